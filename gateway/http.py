@@ -1,0 +1,86 @@
+"""The gateway's HTTP entrypoint: nameko's @http with Certplane's edge rules applied to every route.
+
+- every error (ours, routing 404/405, body too large) leaves in the single JSON error format;
+- a request body over `max_body_bytes` is refused with 413 before it is read;
+- each request gets a correlation id (the client's X-Correlation-Id if well formed, else a new one), which
+  nameko carries through every RPC into the events the request causes, and which every response echoes.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from functools import partial
+
+from eventlet.event import Event
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
+
+from contracts.errors import EXPECTED
+from gateway.errors import response_for_exception
+
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def correlation_id_of(request: Request) -> str:
+    given = request.headers.get("X-Correlation-Id", "")
+    return given if _CORRELATION_ID.match(given) else str(uuid.uuid4())
+
+
+class _App(WsgiApp):
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        correlation_id = correlation_id_of(request)
+        environ["certplane.correlation_id"] = correlation_id
+        limit = self.server.container.config["CERTPLANE"].max_body_bytes
+        try:
+            if request.content_length is not None and request.content_length > limit:
+                raise RequestEntityTooLarge(f"the request body is over the limit of {limit} bytes")
+            adapter = self.url_map.bind_to_environ(environ)
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            response = response_for_exception(exc, correlation_id)
+        return response(environ, start_response)
+
+
+class ApiServer(WebServer):
+    def get_wsgi_app(self):
+        return _App(self)
+
+    def context_data_from_headers(self, request):
+        return {"correlation_id": request.environ.get("certplane.correlation_id") or correlation_id_of(request)}
+
+
+class ApiHandler(HttpRequestHandler):
+    server = ApiServer()
+
+    def __init__(self, method, url, doc=None, **kwargs):
+        self.doc = doc   # gateway.openapi.Operation: what the OpenAPI document says of this route
+        kwargs.setdefault("expected_exceptions", EXPECTED)
+        super().__init__(method, url, **kwargs)
+
+    def handle_request(self, request):
+        request.shallow = False
+        context_data = self.server.context_data_from_headers(request)
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            done = Event()
+            self.container.spawn_worker(self, args, kwargs, context_data=context_data,
+                                        handle_result=partial(self.handle_result, done))
+            response = self.response_from_result(done.wait())
+        except Exception as exc:  # noqa: BLE001 — every failure becomes the JSON error format
+            response = response_for_exception(exc, context_data["correlation_id"])
+        response.headers["X-Correlation-Id"] = context_data["correlation_id"]
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        return super().response_from_result(result)
+
+
+api = ApiHandler.decorator

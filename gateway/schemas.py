@@ -1,0 +1,96 @@
+"""HTTP shapes of the REST API (marshmallow): query parameters and responses. Request bodies are the contract
+schemas of contracts/ themselves, so the API and the services validate with one definition."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from contracts import orgs
+
+MAX_PAGE = 200
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "stable machine-readable reason"})
+    message = fields.String(required=True)
+    details = fields.Raw(required=True, metadata={"description": "per-field reasons or extra facts"})
+    correlation_id = fields.String(required=True)
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class PageQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    position = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                              metadata={"description": "how many items to skip"})
+    size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class OrganizationListQuery(PageQuery):
+    name = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "exact name (any case)"})
+    q = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "part of the name"})
+    country = fields.String(validate=validate.Length(equal=2))
+    validation_status = fields.String(validate=validate.OneOf(orgs.VALIDATION_STATUSES))
+
+
+class DepartmentListQuery(PageQuery):
+    name = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class OrganizationSummary(Schema):
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    city = fields.String(required=True)
+    state = fields.String(required=True)
+    country = fields.String(required=True)
+    validation_status = fields.String(required=True, validate=validate.OneOf(orgs.VALIDATION_STATUSES))
+    department_count = fields.Integer(required=True)
+
+
+class Department(Schema):
+    department_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    organization_name = fields.String(required=True)
+    name = fields.String(required=True)
+    key_escrow_recovery_by_department_admins = fields.Boolean()
+
+
+class Organization(Schema):
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    address1 = fields.String(required=True)
+    address2 = fields.String(allow_none=True)
+    address3 = fields.String(allow_none=True)
+    city = fields.String(required=True)
+    state = fields.String(required=True)
+    postal_code = fields.String(allow_none=True)
+    country = fields.String(required=True)
+    ev_details = fields.Dict(allow_none=True)
+    key_escrow = fields.Nested(orgs.KeyEscrowV1, required=True)
+    validation_status = fields.String(required=True, validate=validate.OneOf(orgs.VALIDATION_STATUSES))
+    version = fields.Integer(required=True)
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    departments = fields.List(fields.Nested(Department(exclude=("organization_name",))), required=True)
+
+
+class OrganizationList(Schema):
+    items = fields.List(fields.Nested(OrganizationSummary), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class DepartmentList(Schema):
+    items = fields.List(fields.Nested(Department), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class Health(Schema):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String())

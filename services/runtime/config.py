@@ -1,0 +1,123 @@
+"""Configuration: defaults, then a YAML file, then the environment (which wins).
+
+Embedded mode (the default): every service in one process over kombu's in-memory transport, a SQLite file per
+service under `var/`. Distributed mode: `AMQP_URI` names RabbitMQ and `CERTPLANE_DATABASE_URL` a PostgreSQL
+database in which each service gets its own schema.
+
+| setting              | environment                          | default                     |
+|----------------------|--------------------------------------|-----------------------------|
+| amqp_uri             | AMQP_URI                             | memory://                   |
+| database_url         | CERTPLANE_DATABASE_URL               | (SQLite files in var_dir)   |
+| database_urls.<svc>  | CERTPLANE_DATABASE_URL_<SVC>         | database_url                |
+| var_dir              | CERTPLANE_VAR_DIR                    | ./var                       |
+| http_host            | CERTPLANE_HTTP_HOST                  | 127.0.0.1                   |
+| http_port            | CERTPLANE_HTTP_PORT                  | 8080                        |
+| health_port          | CERTPLANE_HEALTH_PORT                | 8081 (processes without the gateway) |
+| public_base_url      | CERTPLANE_PUBLIC_BASE_URL            | http://<host>:<port>        |
+| max_body_bytes       | CERTPLANE_MAX_BODY_BYTES             | 1048576                     |
+| catch_up_interval    | CERTPLANE_CATCH_UP_INTERVAL          | 5 (seconds)                 |
+| rpc_timeout          | CERTPLANE_RPC_TIMEOUT                | 10 (seconds)                |
+| log_level            | CERTPLANE_LOG_LEVEL                  | info                        |
+
+The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
+are the setting names above.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+MEMORY_URI = "memory://"
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_uri: str = MEMORY_URI
+    database_url: str | None = None
+    database_urls: dict = field(default_factory=dict)
+    var_dir: str = "var"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    health_port: int = 8081
+    public_base_url: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    catch_up_interval: float = 5.0
+    rpc_timeout: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def embedded(self) -> bool:
+        return self.amqp_uri.startswith("memory")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    def database_url_for(self, service: str) -> tuple[str, str | None]:
+        """(SQLAlchemy URL, schema) for a service's own database."""
+        url = self.database_urls.get(service) or self.database_url
+        if url:
+            return url, (service if url.startswith("postgresql") else None)
+        return f"sqlite:///{Path(self.var_dir).resolve() / f'{service}.sqlite3'}", None
+
+    def check(self) -> None:
+        if not self.embedded and not (self.database_url or self.database_urls):
+            raise SystemExit("distributed mode (AMQP_URI set to a broker) needs CERTPLANE_DATABASE_URL "
+                             "(postgresql+psycopg://user@host:5432/db)")
+
+    def nameko_config(self) -> dict:
+        config = {
+            "AMQP_URI": self.amqp_uri,
+            "WEB_SERVER_ADDRESS": f"{self.http_host}:{self.http_port}",
+            "CERTPLANE": self,
+            "max_workers": 10,
+            "parent_calls_tracked": 10,
+        }
+        if self.embedded:
+            # kombu's virtual transports poll; 1 s per hop by default makes an RPC take seconds
+            config["TRANSPORT_OPTIONS"] = {"polling_interval": 0.01}
+        return config
+
+
+_ENV = {
+    "amqp_uri": "AMQP_URI",
+    "database_url": "CERTPLANE_DATABASE_URL",
+    "var_dir": "CERTPLANE_VAR_DIR",
+    "http_host": "CERTPLANE_HTTP_HOST",
+    "http_port": "CERTPLANE_HTTP_PORT",
+    "health_port": "CERTPLANE_HEALTH_PORT",
+    "public_base_url": "CERTPLANE_PUBLIC_BASE_URL",
+    "max_body_bytes": "CERTPLANE_MAX_BODY_BYTES",
+    "catch_up_interval": "CERTPLANE_CATCH_UP_INTERVAL",
+    "rpc_timeout": "CERTPLANE_RPC_TIMEOUT",
+    "log_level": "CERTPLANE_LOG_LEVEL",
+}
+
+
+def load_settings(environ: dict | None = None, **overrides) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    path = environ.get("CERTPLANE_CONFIG") or ("certplane.yaml" if Path("certplane.yaml").exists() else None)
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(Settings)}
+        unknown = set(loaded) - known
+        if unknown:
+            raise SystemExit(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        values.update(loaded)
+    for name, variable in _ENV.items():
+        if environ.get(variable):
+            values[name] = environ[variable]
+    urls = dict(values.get("database_urls") or {})
+    for variable, value in environ.items():
+        if variable.startswith("CERTPLANE_DATABASE_URL_") and value:
+            urls[variable.removeprefix("CERTPLANE_DATABASE_URL_").lower()] = value
+    values["database_urls"] = urls
+    values.update(overrides)
+    settings = Settings(**values)
+    return replace(settings, http_port=int(settings.http_port), health_port=int(settings.health_port),
+                   max_body_bytes=int(settings.max_body_bytes),
+                   catch_up_interval=float(settings.catch_up_interval), rpc_timeout=float(settings.rpc_timeout))

@@ -1,0 +1,81 @@
+"""Database engines for both run modes: SQLite files (embedded) and PostgreSQL through psycopg 3 (distributed).
+
+psycopg 3 waits for the server with a C function that blocks the whole eventlet hub; `green_psycopg()` swaps in
+its select()-based wait, which eventlet's monkey patching makes cooperative. It is called before any engine is
+made, and tests/contract/test_psycopg_green.py proves two queries in greenthreads overlap.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+POOL_SIZE = 12  # at least nameko's max_workers (10), plus the relay and follower
+
+
+def green_psycopg() -> None:
+    import psycopg.waiting
+
+    psycopg.waiting.wait = psycopg.waiting.wait_select
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine plus the schema this service's tables live in (None for SQLite: one file per service)."""
+
+    engine: sa.Engine
+    schema: str | None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def lock_key(self, purpose: str) -> int:
+        """A stable 31-bit key for PostgreSQL advisory locks, one per (schema, purpose)."""
+        return zlib.crc32(f"certplane:{self.schema}:{purpose}".encode()) & 0x7FFFFFFF
+
+    def writer(self) -> sa.Connection:
+        """A connection whose transactions take the database write lock at BEGIN (SQLite) — see make_engine."""
+        return self.engine.connect().execution_options(certplane_write=True)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_database(url: str, schema: str | None) -> Database:
+    if url.startswith("postgresql"):
+        green_psycopg()
+        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=8, pool_pre_ping=True,
+                                  pool_recycle=1800)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        return Database(engine, schema)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _sqlite_transactions(engine)
+        return Database(engine, None)
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]} (use postgresql+psycopg or sqlite)")
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, issue BEGIN: IMMEDIATE for writers so two writers queue on the file lock
+    instead of failing at COMMIT; WAL so readers never wait for a writer."""
+
+    @sa_event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("certplane_write") else "BEGIN")

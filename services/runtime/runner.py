@@ -1,0 +1,69 @@
+"""Run a list of services in this process with nameko's ServiceRunner (both modes)."""
+from __future__ import annotations
+
+import signal
+import sys
+
+import eventlet
+from eventlet.event import Event
+import structlog
+from nameko.runners import ServiceRunner
+
+from services.runtime import health, transport
+from services.runtime.config import load_settings
+from services.runtime.logs import configure_logging
+
+log = structlog.get_logger(__name__)
+
+STOP_GRACE_SECONDS = 10
+
+
+def run_services(names: list[str], service_class) -> int:
+    settings = load_settings()
+    settings.check()
+    configure_logging(settings.log_level)
+    transport.install()
+    runner = ServiceRunner(settings.nameko_config())
+    for name in names:
+        runner.add_service(service_class(name))
+
+    stopping = Event()
+
+    def on_signal(signum, _frame):
+        if not stopping.ready():
+            stopping.send(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    runner.start()
+    mode = "embedded" if settings.embedded else "distributed"
+    log.info("certplane_started", services=names, mode=mode)
+    if "gateway" in names:
+        print(f"Certplane is running at {settings.base_url}/  ({mode} mode, services: {', '.join(names)})",
+              flush=True)
+        print(f"  API: {settings.base_url}/api/v1/openapi.json   health: {settings.base_url}/readyz", flush=True)
+        print("  The API is unauthenticated until the identity service lands (see README). Ctrl-C stops.",
+              flush=True)
+    else:
+        databases = {f"{c.service_name}": d for c in runner.containers for d in _databases(c)}
+        eventlet.spawn(health.serve, settings.http_host, settings.health_port,
+                       lambda: health.readiness(settings.amqp_uri, databases))
+        print(f"Certplane services running ({mode}): {', '.join(names)}; "
+              f"health on http://{settings.http_host}:{settings.health_port}/readyz", flush=True)
+
+    stopping.wait()
+    log.info("certplane_stopping")
+    # One stop; a second SIGTERM can hang nameko 2.14 (RUNTIME-NOTES), so kill after a grace period instead.
+    stopper = eventlet.spawn(runner.stop)
+    with eventlet.Timeout(STOP_GRACE_SECONDS, False):
+        stopper.wait()
+        return 0
+    runner.kill()
+    sys.stdout.flush()
+    return 0
+
+
+def _databases(container):
+    """The databases a container's dependencies use (each provider exposes `database` once set up)."""
+    return [provider.database for provider in container.dependencies if getattr(provider, "database", None)]

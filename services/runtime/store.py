@@ -1,0 +1,265 @@
+"""The event store: one per service, SQLAlchemy Core over PostgreSQL (a schema per service) or SQLite.
+
+Appends are serialised per store (PostgreSQL: a transaction-scoped advisory lock; SQLite: BEGIN IMMEDIATE) so that
+`position` is assigned and committed in order and without holes: a follower that sees position N+2 after N knows
+N+1 was lost in transit, never that it is still being written. (A database sequence would leave holes on rollback,
+which a follower could not tell from a lost message.) Under that lock the store checks the stream's expected
+version — optimistic concurrency — links the event into the hash chain, and updates the service's projections in
+the same transaction.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable, Protocol, Sequence
+
+import sqlalchemy as sa
+import structlog
+
+from contracts.errors import ConcurrencyConflict, Conflict
+from services.runtime.db import Database
+from services.runtime.events import (GENESIS_HASH, Envelope, NewEvent, RecordedEvent, chain_hash, utc)
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Projection(Protocol):
+    """A read model kept in the same database as the events (or, for a follower, as its tracking table)."""
+
+    def __init__(self, metadata: sa.MetaData) -> None: ...
+
+    def apply(self, conn: sa.Connection, event: Envelope) -> None: ...
+
+    def reset(self, conn: sa.Connection) -> None: ...
+
+
+def event_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    events = sa.Table(
+        "events", metadata,
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=False),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("stream_id", sa.String(200), nullable=False),
+        sa.Column("stream_version", sa.Integer, nullable=False),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("schema_version", sa.Integer, nullable=False),
+        sa.Column("payload", sa.JSON, nullable=False),
+        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.UniqueConstraint("stream_id", "stream_version", name="events_stream_version_key"),
+    )
+    relay = sa.Table(
+        "relay_state", metadata,
+        sa.Column("name", sa.String(50), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+    )
+    return events, relay
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    events: tuple[RecordedEvent, ...]
+    stream_version: int          # the stream's version after the command
+    position: int                # the store's head after the command (wait for this to read your writes)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    ok: bool
+    first_bad_position: int | None = None
+    reason: str | None = None
+
+
+class EventStore:
+    def __init__(self, db: Database, source: str, projections: Sequence[type] = (), clock: Clock = system_clock,
+                 retries: int = 3):
+        self.db = db
+        self.source = source
+        self.clock = clock
+        self.retries = retries
+        self.metadata = sa.MetaData(schema=db.schema)
+        self.events, self.relay_state = event_tables(self.metadata)
+        self.projections = [cls(self.metadata) for cls in projections]
+        # One appender at a time in this process: keeps waiters off the database lock (and off SQLite's busy loop,
+        # which would block the eventlet hub). Other processes queue on the database lock itself.
+        self._append_lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
+
+    # ---- schema -------------------------------------------------------------------------------------------
+    def create_schema(self) -> None:
+        self.metadata.create_all(self.db.engine)
+
+    def projection(self, cls: type):
+        return next(p for p in self.projections if isinstance(p, cls))
+
+    def on_append(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(head_position)` after each commit (the relay uses it to wake up)."""
+        self._listeners.append(listener)
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    def load(self, stream_id: str, conn: sa.Connection | None = None) -> list[RecordedEvent]:
+        query = sa.select(self.events).where(self.events.c.stream_id == stream_id) \
+            .order_by(self.events.c.stream_version)
+        if conn is not None:
+            return [_row(r) for r in conn.execute(query)]
+        with self.db.engine.connect() as c:
+            return [_row(r) for r in c.execute(query)]
+
+    def read_events(self, after: int, limit: int) -> list[RecordedEvent]:
+        query = sa.select(self.events).where(self.events.c.position > after) \
+            .order_by(self.events.c.position).limit(limit)
+        with self.db.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def head(self) -> int:
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.events.c.position), 0))).scalar_one()
+
+    def read(self, query: Callable[[sa.Connection], object]):
+        """Run a read-only query against this store's database (projections live here)."""
+        with self.db.engine.connect() as conn:
+            return query(conn)
+
+    # ---- writing ------------------------------------------------------------------------------------------
+    def append(self, stream_id: str, expected_version: int, new_events: Iterable[NewEvent],
+               metadata: dict | None = None) -> AppendResult:
+        """Append at `expected_version` (the number of events the caller saw) or raise ConcurrencyConflict."""
+        new_events = list(new_events)
+        metadata = dict(metadata or {})
+        with self._append_lock, self.db.writer() as conn, conn.begin():
+            if self.db.is_postgres:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self.db.lock_key("append"))))
+            current = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(self.events.c.stream_version), 0))
+                .where(self.events.c.stream_id == stream_id)).scalar_one()
+            if current != expected_version:
+                raise ConcurrencyConflict(stream_id, expected_version)
+            last = conn.execute(sa.select(self.events.c.position, self.events.c.hash)
+                                .order_by(self.events.c.position.desc()).limit(1)).first()
+            position, prev_hash = (last.position, last.hash) if last else (0, GENESIS_HASH)
+            recorded_at = self.clock()
+            records = []
+            for offset, new in enumerate(new_events, start=1):
+                record = _link(position + offset, stream_id, expected_version + offset, new, metadata,
+                               recorded_at, prev_hash)
+                prev_hash = record.hash
+                records.append(record)
+            if records:
+                conn.execute(self.events.insert(), [_columns(r) for r in records])
+                for record in records:
+                    envelope = record.envelope(self.source)
+                    for projection in self.projections:
+                        projection.apply(conn, envelope)
+            head = records[-1].position if records else position
+        for listener in self._listeners:
+            listener(head)
+        return AppendResult(tuple(records), expected_version + len(records), head)
+
+    def execute(self, stream_id: str, decide: Callable[[list[RecordedEvent]], list[NewEvent]],
+                metadata: dict | None = None) -> AppendResult:
+        """Load the stream, decide, append at the version decided on; on a concurrent append, do it again.
+
+        `decide` is pure given the history it is passed, so re-running it after a conflict is safe.
+        """
+        for attempt in range(self.retries + 1):
+            history = self.load(stream_id)
+            new_events = decide(history)
+            if not new_events:
+                return AppendResult((), len(history), self.head())
+            try:
+                return self.append(stream_id, len(history), new_events, metadata)
+            except ConcurrencyConflict:
+                log.info("append_conflict_retried", stream_id=stream_id, attempt=attempt + 1)
+        raise Conflict(f"{stream_id} was changed by someone else at the same time; try again",
+                       {"stream_id": stream_id}, code="concurrent_update")
+
+    # ---- projections ------------------------------------------------------------------------------------
+    def rebuild_projections(self, batch: int = 1000) -> int:
+        """Empty every projection and replay the whole log into it, in one transaction."""
+        count = 0
+        with self._append_lock, self.db.writer() as conn, conn.begin():
+            if self.db.is_postgres:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self.db.lock_key("append"))))
+            for projection in self.projections:
+                projection.reset(conn)
+            after = 0
+            while True:
+                rows = [_row(r) for r in conn.execute(
+                    sa.select(self.events).where(self.events.c.position > after)
+                    .order_by(self.events.c.position).limit(batch))]
+                if not rows:
+                    break
+                for record in rows:
+                    envelope = record.envelope(self.source)
+                    for projection in self.projections:
+                        projection.apply(conn, envelope)
+                after = rows[-1].position
+                count += len(rows)
+        return count
+
+    # ---- audit ------------------------------------------------------------------------------------------
+    def verify(self, batch: int = 1000) -> VerifyResult:
+        """Recompute the hash chain from position 1; report the first row that does not match."""
+        prev_hash, expected_position, checked = GENESIS_HASH, 1, 0
+        with self.db.engine.connect() as conn:
+            while True:
+                rows = [_row(r) for r in conn.execute(
+                    sa.select(self.events).where(self.events.c.position >= expected_position)
+                    .order_by(self.events.c.position).limit(batch))]
+                if not rows:
+                    return VerifyResult(checked, True)
+                for record in rows:
+                    if record.position != expected_position:
+                        return VerifyResult(checked, False, expected_position, "position missing (row deleted)")
+                    if record.prev_hash != prev_hash:
+                        return VerifyResult(checked, False, record.position, "prev_hash does not link to the row before")
+                    recomputed = chain_hash(prev_hash, record.position, record.event_id, record.stream_id,
+                                            record.stream_version, record.event_type, record.schema_version,
+                                            record.payload, record.metadata, record.recorded_at)
+                    if recomputed != record.hash:
+                        return VerifyResult(checked, False, record.position, "row content does not match its hash")
+                    prev_hash, expected_position, checked = record.hash, expected_position + 1, checked + 1
+
+    # ---- relay bookkeeping ------------------------------------------------------------------------------
+    def published_position(self, name: str = "relay") -> int:
+        with self.db.engine.connect() as conn:
+            value = conn.execute(sa.select(self.relay_state.c.position)
+                                 .where(self.relay_state.c.name == name)).scalar()
+        return value or 0
+
+    def set_published_position(self, position: int, name: str = "relay") -> None:
+        with self.db.engine.begin() as conn:
+            updated = conn.execute(self.relay_state.update().where(self.relay_state.c.name == name)
+                                   .values(position=position)).rowcount
+            if not updated:
+                conn.execute(self.relay_state.insert().values(name=name, position=position))
+
+
+def _link(position: int, stream_id: str, stream_version: int, new: NewEvent, metadata: dict,
+          recorded_at: datetime, prev_hash: str) -> RecordedEvent:
+    digest = chain_hash(prev_hash, position, new.event_id, stream_id, stream_version, new.event_type,
+                        new.schema_version, new.payload, metadata, recorded_at)
+    return RecordedEvent(position, new.event_id, stream_id, stream_version, new.event_type, new.schema_version,
+                         new.payload, metadata, recorded_at, prev_hash, digest)
+
+
+def _columns(record: RecordedEvent) -> dict:
+    return {"position": record.position, "event_id": record.event_id, "stream_id": record.stream_id,
+            "stream_version": record.stream_version, "event_type": record.event_type,
+            "schema_version": record.schema_version, "payload": record.payload, "metadata": record.metadata,
+            "recorded_at": record.recorded_at, "prev_hash": record.prev_hash, "hash": record.hash}
+
+
+def _row(row) -> RecordedEvent:
+    return RecordedEvent(row.position, row.event_id, row.stream_id, row.stream_version, row.event_type,
+                         row.schema_version, row.payload, row.metadata, utc(row.recorded_at), row.prev_hash, row.hash)
