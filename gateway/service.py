@@ -61,12 +61,15 @@ class GatewayService:
     def healthz(self, request: Request):
         return _json(200, {"status": "ok"})
 
-    @api("GET", "/readyz", doc=Operation("Readiness: database and broker reachable", "health", public=True,
+    @api("GET", "/readyz", doc=Operation("Readiness: database and broker reachable, directory caught up once",
+                                         "health", public=True,
                                          responses={200: (schemas.Health, "ready"),
                                                     503: (schemas.Health, "not ready")}))
     def readyz(self, request: Request):
         settings = self.context.settings
         ok, checks = readiness(settings.amqp_uri, {"gateway": self.orgs_directory.db})
+        checks["directory:orgs"] = "ok" if self.orgs_directory.caught_up else "catching up"
+        ok = ok and self.orgs_directory.caught_up
         return _json(200 if ok else 503, {"status": "ok" if ok else "unavailable", "checks": checks})
 
     @api("GET", "/api/v1/openapi.json", doc=Operation("This document", "meta", public=True,
@@ -262,7 +265,9 @@ def _body(request: Request, schema, limit: int) -> tuple[bytes, dict]:
     """The JSON object of a request body, checked against `schema`: (raw bytes, the object as sent)."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = request.stream.read(limit + 1)
+    # werkzeug reads nothing of a chunked body (no Content-Length); eventlet's wsgi.input decodes chunks itself
+    stream = request.stream if request.content_length is not None else request.environ["wsgi.input"]
+    raw = stream.read(limit + 1)
     if len(raw) > limit:
         raise RequestEntityTooLarge(f"the request body is over the limit of {limit} bytes")
     try:

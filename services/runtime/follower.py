@@ -39,6 +39,7 @@ class Follower:
         self.page = page
         self.tracking = tracking_table(metadata)
         self._lock = threading.Lock()
+        self.caught_up = False   # set by the first complete catch-up in this process (readiness waits for it)
 
     def setup(self) -> None:
         """Create the tracking row at position 0 if this consumer has never run."""
@@ -77,7 +78,10 @@ class Follower:
     def catch_up(self, read_events: ReadEvents, until: int | None = None) -> int:
         """Pull everything after our position (or up to `until`); return how many events were applied."""
         with self._lock:
-            return self._pull(read_events, until)
+            applied = self._pull(read_events, until)
+        if until is None:
+            self.caught_up = True
+        return applied
 
     def wait_for(self, position: int, read_events: ReadEvents) -> None:
         """Read-your-writes: make sure the read model includes `position`, pulling if the push is not here yet."""

@@ -65,10 +65,12 @@ class RelayLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            try:
-                self._conn.close()   # closing the session releases the advisory lock
-            except Exception:        # the connection may already be gone; the lock went with it
-                pass
+            try:   # the pool keeps the session open, so unlock explicitly before handing the connection back
+                self._conn.execute(sa.select(sa.func.pg_advisory_unlock(self.store.db.lock_key("relay"))))
+                self._conn.commit()
+                self._conn.close()
+            except Exception:  # noqa: BLE001 — the connection is gone, and the session's lock with it
+                self._conn.invalidate()
             self._conn = None
         if self._fd is not None:
             os.close(self._fd)

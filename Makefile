@@ -1,0 +1,48 @@
+# Certplane — the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test test-unit test-integration bench-store bench-http clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
+
+# the stamps re-install when pyproject.toml changes
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.test-installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
+
+## run: Certplane in embedded mode (one process, SQLite under var/, no servers needed)
+run: $(VENV)/.run-installed
+	$(BIN)/certplane run
+
+## test: every tier; the integration tier runs when RabbitMQ and PostgreSQL answer on localhost
+##       (CERTPLANE_REQUIRE_INTEGRATION=1 turns "not reachable" into a failure, as CI does)
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.test-installed
+	$(BIN)/python -m pytest tests/unit tests/contract tests/service $(PYTEST_ARGS)
+
+test-integration: $(VENV)/.test-installed
+	CERTPLANE_REQUIRE_INTEGRATION=1 $(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+## bench-store: event appends/s on PostgreSQL, ours vs the eventsourcing library's recorder (ratio printed)
+bench-store: $(VENV)/.bench-installed
+	$(BIN)/python bench/store.py
+
+## bench-http: POST /api/v1/organizations p50/p99 at 1 and 20 clients, distributed mode
+bench-http: $(VENV)/.bench-installed
+	$(BIN)/python bench/http_latency.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,44 @@
+"""Root of the test suite. eventlet must patch the standard library before anything else is imported
+(nameko's own `nameko test` runner does the same)."""
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from services.runtime import transport  # noqa: E402
+
+transport.install()
+
+REQUIRE_INTEGRATION = os.environ.get("CERTPLANE_REQUIRE_INTEGRATION") == "1"
+_integration = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_logreport(report):
+    if "integration" not in report.keywords and "postgres" not in report.keywords:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _integration[report.outcome] = _integration.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    counts = ", ".join(f"{k} {v}" for k, v in _integration.items())
+    terminalreporter.write_sep("=", f"tests needing RabbitMQ/PostgreSQL: {counts}")
+    if not REQUIRE_INTEGRATION and _integration["skipped"]:
+        terminalreporter.write_line("The integration tier was SKIPPED: RabbitMQ (with its management plugin) or "
+                                    "PostgreSQL is not reachable on 127.0.0.1. CI requires it.", yellow=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if REQUIRE_INTEGRATION and (_integration["skipped"] or not _integration["passed"]):
+        print("\nCERTPLANE_REQUIRE_INTEGRATION=1 but the integration tier did not run in full "
+              f"({_integration}); failing.")
+        session.exitstatus = 1
