@@ -19,11 +19,12 @@ from gateway.http import api
 from gateway.idempotency import IdempotencyProvider
 from gateway.openapi import Operation, build_spec
 from services.runtime.health import readiness
-from services.runtime.nameko_glue import Context, FollowerProvider, config_timer, follow, rpc_call
+from services.runtime.nameko_glue import Context, FollowerProvider, catch_up_timer, follow, rpc_call
 
 log = structlog.get_logger(__name__)
 
 ORGS = "organizations"
+CATCH_UP_TIMEOUT = 3.0   # a page of read_events; a lost reply at start-up then costs 3 s, not rpc_timeout
 _ORG = "/api/v1/organizations/<organization_id>"
 _DEPT = _ORG + "/departments/<department_id>"
 
@@ -45,15 +46,17 @@ class GatewayService:
     def on_orgs_event(self, message: dict) -> None:
         self.orgs_directory.receive(message, self._read_orgs_events)
 
-    @config_timer("catch_up_interval")
-    def catch_up_orgs(self) -> None:
+    @catch_up_timer()
+    def catch_up_orgs(self) -> bool:
         try:
-            applied = self.orgs_directory.catch_up(self._read_orgs_events)
+            applied = self.orgs_directory.catch_up(
+                lambda after, limit: rpc_call(self.orgs_rpc.read_events, after, limit, timeout=CATCH_UP_TIMEOUT))
         except TimeoutError:
             log.warning("follower_catch_up_failed", source="orgs", reason="orgs did not answer")
-            return
+            return False
         if applied:
             log.info("follower_caught_up", source="orgs", applied=applied)
+        return True
 
     # ---- health and the API description -------------------------------------------------------------------
     @api("GET", "/healthz", doc=Operation("Liveness: the process answers", "health", public=True,

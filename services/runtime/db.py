@@ -51,7 +51,7 @@ class Database:
 def make_database(url: str, schema: str | None) -> Database:
     if url.startswith("postgresql"):
         green_psycopg()
-        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=8, pool_pre_ping=True,
+        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=4, pool_pre_ping=True,
                                   pool_recycle=1800)
         with engine.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))

@@ -4,7 +4,7 @@
 - `EventSourced`: the `read_events` RPC every producer offers followers.
 - `FollowerProvider` + `follow(source)`: keep a read model of another service's events.
 - `Context`: correlation id, actor and causation id of the current worker (propagated over RPC by nameko).
-- `ConfigTimer`: a nameko timer whose interval comes from configuration.
+- `CatchUpTimer`: the follower's periodic pull (interval from configuration, quick retry after a failure).
 - `rpc_call`: an RPC with a timeout (nameko 2.14's RpcProxy waits forever for a dead service).
 """
 from __future__ import annotations
@@ -40,11 +40,18 @@ def settings_of(container) -> Settings:
     return container.config["CERTPLANE"]
 
 
+_databases: dict[tuple[str, str | None], Database] = {}
+
+
 def open_database(settings: Settings, service: str) -> Database:
+    """The service's database; dependencies of one service in one process share its engine (and pool)."""
     url, schema = settings.database_url_for(service)
-    if url.startswith("sqlite"):
-        Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
-    return make_database(url, schema)
+    key = (url, schema)
+    if key not in _databases:
+        if url.startswith("sqlite"):
+            Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+        _databases[key] = make_database(url, schema)
+    return _databases[key]
 
 
 # ---- worker context ----------------------------------------------------------------------------------------
@@ -214,19 +221,38 @@ class FollowerProvider(DependencyProvider):
         return self.follower
 
 
-class ConfigTimer(Timer):
-    """`@ConfigTimer.decorator("catch_up_interval")`: fires at start, then every `settings.<name>` seconds."""
+class CatchUpTimer(Timer):
+    """`@catch_up_timer()`: runs the method at start, then every `settings.catch_up_interval` seconds — or after
+    `RETRY_SECONDS` while the method returns False (the producer did not answer, e.g. at start-up before its
+    RPC consumer or ours is ready)."""
 
-    def __init__(self, setting: str, **kwargs):
-        self.setting = setting
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, **kwargs):
         super().__init__(interval=5.0, eager=True, **kwargs)
+        self.succeeded = False
 
     def setup(self):
-        self.interval = float(getattr(settings_of(self.container), self.setting))
+        self.interval = float(settings_of(self.container).catch_up_interval)
         super().setup()
 
+    def handle_result(self, worker_ctx, result=None, exc_info=None):
+        self.succeeded = exc_info is None and result is not False
+        return super().handle_result(worker_ctx, result, exc_info)
 
-config_timer = ConfigTimer.decorator
+    def _run(self):
+        delay = 0.0
+        while True:
+            with eventlet.Timeout(delay, exception=False):
+                self.should_stop.wait()
+                break
+            self.handle_timer_tick()
+            self.worker_complete.wait()
+            self.worker_complete.reset()
+            delay = self.interval if self.succeeded else self.RETRY_SECONDS
+
+
+catch_up_timer = CatchUpTimer.decorator
 
 
 def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
@@ -236,5 +262,5 @@ def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
         return reply.result()
 
 
-__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "config_timer",
+__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer",
            "rpc_call", "settings_of", "open_database", "NotFound"]
