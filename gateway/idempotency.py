@@ -49,7 +49,7 @@ class IdempotencyKeys:
             sa.Column("response", sa.JSON),           # null while the first request is in flight
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         )
-        metadata.create_all(db.engine)
+        db.create_tables(metadata)
 
     def claim(self, actor: str, method: str, path: str, key: str, body: bytes) -> Claim:
         if not KEY_PATTERN.match(key):

@@ -40,6 +40,15 @@ class Database:
         """A connection whose transactions take the database write lock at BEGIN (SQLite) — see make_engine."""
         return self.engine.connect().execution_options(certplane_write=True)
 
+    def create_tables(self, metadata: sa.MetaData) -> None:
+        """Create the schema and any missing tables. Replicas starting together would race on PostgreSQL's
+        catalog (CREATE ... IF NOT EXISTS is not atomic there), so DDL runs under one advisory lock."""
+        with self.writer() as conn, conn.begin():
+            if self.is_postgres:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(b"certplane:ddl") & 0x7FFFFFFF)))
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            metadata.create_all(conn)
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -53,8 +62,6 @@ def make_database(url: str, schema: str | None) -> Database:
         green_psycopg()
         engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=4, pool_pre_ping=True,
                                   pool_recycle=1800)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         return Database(engine, schema)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,18 @@ def settings_of(container) -> Settings:
 
 
 _databases: dict[tuple[str, str | None], Database] = {}
+_databases_lock = threading.Lock()
 
 
 def open_database(settings: Settings, service: str) -> Database:
     """The service's database; dependencies of one service in one process share its engine (and pool)."""
     url, schema = settings.database_url_for(service)
-    key = (url, schema)
-    if key not in _databases:
-        if url.startswith("sqlite"):
-            Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
-        _databases[key] = make_database(url, schema)
-    return _databases[key]
+    with _databases_lock:   # nameko sets dependencies up concurrently
+        if (url, schema) not in _databases:
+            if url.startswith("sqlite"):
+                Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+            _databases[(url, schema)] = make_database(url, schema)
+        return _databases[(url, schema)]
 
 
 # ---- worker context ----------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ class FollowerProvider(DependencyProvider):
         db = open_database(settings, self.database_name or service)
         metadata = sa.MetaData(schema=db.schema)
         follower = Follower(db, metadata, self.source, self.projection_cls(metadata))
-        metadata.create_all(db.engine)
+        db.create_tables(metadata)
         follower.setup()
         return follower
 

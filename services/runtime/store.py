@@ -97,7 +97,7 @@ class EventStore:
 
     # ---- schema -------------------------------------------------------------------------------------------
     def create_schema(self) -> None:
-        self.metadata.create_all(self.db.engine)
+        self.db.create_tables(self.metadata)
 
     def projection(self, cls: type):
         return next(p for p in self.projections if isinstance(p, cls))

@@ -118,7 +118,7 @@ def test_kill_9_of_the_consumer_mid_stream_leaves_the_read_model_equal_to_a_full
     rebuilt_db = make_database(cluster.database_url, "rebuilt_directory")
     metadata = sa.MetaData(schema="rebuilt_directory")
     follower = Follower(rebuilt_db, metadata, "orgs", OrgDirectory(metadata))
-    metadata.create_all(rebuilt_db.engine)
+    rebuilt_db.create_tables(metadata)
     follower.setup()
     with cluster.rpc() as rpc:
         follower.rebuild(lambda after, limit: rpc.orgs.read_events(after, limit))

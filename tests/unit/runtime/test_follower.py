@@ -56,7 +56,7 @@ def make_follower(path):
     db = make_database(f"sqlite:///{path}", None)
     metadata = sa.MetaData()
     follower = Follower(db, metadata, "producer", Seen(metadata), page=3)
-    metadata.create_all(db.engine)
+    db.create_tables(metadata)
     follower.setup()
     return follower
 
