@@ -1,6 +1,9 @@
 """Root of the test suite. eventlet must patch the standard library before anything else is imported
 (nameko's own `nameko test` runner does the same)."""
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import sys
+import warnings
 
 SERVICES = {
     "orgs": "services.orgs.service:OrgsService",
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
         import eventlet
         eventlet.monkey_patch()
         from services.runtime.runner import run_services

@@ -25,7 +25,7 @@ from nameko.rpc import rpc
 from nameko.standalone.events import get_event_exchange
 from nameko.timer import Timer
 
-from contracts.errors import EXPECTED, NotFound
+from contracts.errors import EXPECTED
 from services.runtime.config import Settings
 from services.runtime.db import Database, make_database
 from services.runtime.follower import Follower
@@ -180,10 +180,6 @@ class EventSourced:
         limit = max(1, min(int(limit), READ_EVENTS_MAX))
         return [r.envelope(self.name).to_message() for r in self.store.read_events(int(after), limit)]
 
-    @rpc(expected_exceptions=EXPECTED)
-    def head_position(self) -> int:
-        return self.store.head()
-
 
 # ---- following another service's events --------------------------------------------------------------------
 
@@ -265,4 +261,4 @@ def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
 
 
 __all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer",
-           "rpc_call", "settings_of", "open_database", "NotFound"]
+           "rpc_call", "settings_of", "open_database"]
