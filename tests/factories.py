@@ -18,3 +18,10 @@ def department(**overrides) -> dict:
     body = {"name": f"Department {next(_counter)}"}
     body.update(overrides)
     return body
+
+
+class WorkerInfo:
+    """Stands in for runtime.nameko_glue.WorkerInfo outside a running container: fixed request metadata."""
+
+    def metadata(self) -> dict:
+        return {"correlation_id": "test-correlation", "actor": "admin:test", "causation_id": None}

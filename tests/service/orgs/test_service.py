@@ -12,11 +12,6 @@ from services.runtime.store import EventStore
 from tests import factories
 
 
-class Info:
-    def metadata(self):
-        return {"correlation_id": "test-correlation", "actor": "admin:test", "causation_id": None}
-
-
 @pytest.fixture
 def store(tmp_path):
     s = EventStore(make_database(f"sqlite:///{tmp_path / 'orgs.sqlite3'}", None), "orgs", [OrganizationsView])
@@ -26,7 +21,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def orgs(store):
-    return worker_factory(OrgsService, store=StoreHandle(store, Info()))
+    return worker_factory(OrgsService, store=StoreHandle(store, factories.WorkerInfo()))
 
 
 def test_create_returns_the_organization_and_records_who_did_it(orgs, store):
