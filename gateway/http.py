@@ -11,6 +11,7 @@ import re
 import uuid
 from functools import partial
 
+import eventlet
 from eventlet.event import Event
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -47,6 +48,16 @@ class _App(WsgiApp):
 
 
 class ApiServer(WebServer):
+    def start(self):
+        # nameko's own start() with one change: eventlet.listen sets SO_REUSEPORT by default, which lets a second
+        # Certplane bind the same port silently and split the traffic; here a taken port is an error.
+        if not self._starting:
+            self._starting = True
+            self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
+            self._sock.settimeout(None)  # kombu#838, as in nameko
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
     def get_wsgi_app(self):
         return _App(self)
 

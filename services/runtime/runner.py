@@ -1,8 +1,11 @@
 """Run a list of services in this process with nameko's ServiceRunner (both modes)."""
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import sys
+from pathlib import Path
 
 import eventlet
 from eventlet.event import Event
@@ -22,6 +25,8 @@ def run_services(names: list[str], service_class) -> int:
     settings = load_settings()
     settings.check()
     configure_logging(settings.log_level)
+    if settings.embedded:
+        _lock_var_dir(settings.var_dir)
     transport.install()
     runner = ServiceRunner(settings.nameko_config())
     for name in names:
@@ -67,3 +72,19 @@ def run_services(names: list[str], service_class) -> int:
 def _databases(container):
     """The databases a container's dependencies use (each provider exposes `database` once set up)."""
     return [provider.database for provider in container.dependencies if getattr(provider, "database", None)]
+
+
+def _lock_var_dir(var_dir: str) -> None:
+    """One embedded Certplane per var/ directory: a second would share the SQLite files but not the in-memory
+    broker, so its events would never reach the first one's read models."""
+    Path(var_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(var_dir) / "certplane.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another embedded Certplane is already running with {Path(var_dir).resolve()}; "
+                         "stop it first (or set CERTPLANE_VAR_DIR to another directory)") from None
+    _held_locks.append(fd)   # held until the process exits
+
+
+_held_locks: list[int] = []

@@ -39,3 +39,22 @@ def test_data_survives_a_restart_and_the_audit_chain_verifies(embedded):
     listed = api("GET", "/api/v1/organizations", params={"name": "Persistent Inc"}).json()
     assert listed["total"] == 1 and listed["items"][0]["department_count"] == 1  # refilled from orgs' events
     assert api("GET", f"/api/v1/organizations/{org['organization_id']}").json()["name"] == "Persistent Inc"
+
+
+def test_a_second_embedded_certplane_on_the_same_data_is_refused(embedded):
+    second = embedded.cli("run")
+    assert second.returncode != 0
+    assert "already running" in second.stderr
+
+
+def test_twenty_concurrent_clients_are_all_served(api):
+    """Regression: ten pushed events waiting for a worker once starved the RPC replies of embedded mode."""
+    import concurrent.futures
+
+    def create(i):
+        return api("POST", "/api/v1/organizations", json=factories.organization(name=f"Concurrent {i}")).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(create, range(60)))
+    assert statuses == [201] * 60
+    assert api("GET", "/api/v1/organizations", params={"q": "Concurrent"}).json()["total"] == 60
