@@ -92,6 +92,30 @@ class CompleteValidationV1(Schema):
     note = text(1024, allow_none=True, load_default=None)
 
 
+# ---- RPC answers (V1): what get_organization / get_department return ------------------------------------------
+
+class DepartmentV1(Schema):
+    department_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    key_escrow_recovery_by_department_admins = fields.Boolean()
+    created_at = fields.String(metadata={"description": "ISO 8601, UTC"})
+    updated_at = fields.String(metadata={"description": "ISO 8601, UTC"})
+
+
+class OrganizationV1(OrganizationFieldsV1):
+    class Meta:
+        unknown = EXCLUDE
+
+    organization_id = fields.UUID(required=True)
+    key_escrow = fields.Nested(KeyEscrowV1, required=True)
+    validation_status = fields.String(required=True, validate=validate.OneOf(VALIDATION_STATUSES))
+    version = fields.Integer(required=True, metadata={"description": "how many changes the organization has had"})
+    created_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
+    updated_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
+    departments = fields.List(fields.Nested(DepartmentV1), required=True)
+
+
 # ---- events (V1). Event schemas tolerate unknown fields so producers can add optional ones. -----------------
 
 class _Event(Schema):

@@ -50,31 +50,11 @@ class OrganizationSummary(Schema):
     department_count = fields.Integer(required=True)
 
 
-class Department(Schema):
-    department_id = fields.UUID(required=True)
-    organization_id = fields.UUID(required=True)
-    organization_name = fields.String(required=True)
-    name = fields.String(required=True)
-    key_escrow_recovery_by_department_admins = fields.Boolean()
+class Department(orgs.DepartmentV1):
+    organization_name = fields.String(required=True, metadata={"description": "resolved by the gateway"})
 
 
-class Organization(Schema):
-    organization_id = fields.UUID(required=True)
-    name = fields.String(required=True)
-    address1 = fields.String(required=True)
-    address2 = fields.String(allow_none=True)
-    address3 = fields.String(allow_none=True)
-    city = fields.String(required=True)
-    state = fields.String(required=True)
-    postal_code = fields.String(allow_none=True)
-    country = fields.String(required=True)
-    ev_details = fields.Dict(allow_none=True)
-    key_escrow = fields.Nested(orgs.KeyEscrowV1, required=True)
-    validation_status = fields.String(required=True, validate=validate.OneOf(orgs.VALIDATION_STATUSES))
-    version = fields.Integer(required=True)
-    created_at = fields.String(required=True)
-    updated_at = fields.String(required=True)
-    departments = fields.List(fields.Nested(Department(exclude=("organization_name",))), required=True)
+Organization = orgs.OrganizationV1
 
 
 class OrganizationList(Schema):

@@ -110,7 +110,7 @@ class GatewayService:
 
         def run(derived_id):
             result = self._orgs("create_organization", fields, derived_id)
-            organization = views.organization(result["organization"])
+            organization = result["organization"]
             return _json(201, organization,
                          {"Location": f"/api/v1/organizations/{organization['organization_id']}"})
         return self._idempotent(request, actor, raw, run)
@@ -119,7 +119,7 @@ class GatewayService:
                                     responses={200: (schemas.Organization, "the organization")}))
     def get_organization(self, request: Request, organization_id: str):
         self._begin(request)
-        return _json(200, views.organization(self._orgs_query("get_organization", organization_id)))
+        return _json(200, self._orgs_query("get_organization", organization_id))
 
     @api("PATCH", _ORG, doc=Operation(
         "Change an organization's name, address or EV details (address is locked while validation is pending)",
@@ -129,7 +129,7 @@ class GatewayService:
         self._begin(request)
         _raw, changes = _body(request, orgs_contract.UPDATE_ORGANIZATION, self.context.settings.max_body_bytes)
         result = self._orgs("update_organization", organization_id, changes)
-        return _json(200, views.organization(result["organization"]))
+        return _json(200, result["organization"])
 
     @api("DELETE", _ORG, doc=Operation("Delete an organization that has no departments", ORGS,
                                        responses={204: (None, "deleted")}))
@@ -144,7 +144,7 @@ class GatewayService:
     def start_validation(self, request: Request, organization_id: str):
         self._begin(request)
         result = self._orgs("start_validation", organization_id)
-        return _json(200, views.organization(result["organization"]))
+        return _json(200, result["organization"])
 
     @api("POST", _ORG + "/validation/complete", doc=Operation(
         "Complete a pending validation as validated or failed", ORGS, body=orgs_contract.CompleteValidationV1,
@@ -153,7 +153,7 @@ class GatewayService:
         self._begin(request)
         _raw, payload = _body(request, orgs_contract.CompleteValidationV1(), self.context.settings.max_body_bytes)
         result = self._orgs("complete_validation", organization_id, payload)
-        return _json(200, views.organization(result["organization"]))
+        return _json(200, result["organization"])
 
     # ---- departments --------------------------------------------------------------------------------------
     @api("GET", _ORG + "/departments", doc=Operation(

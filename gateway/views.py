@@ -8,21 +8,8 @@ def organization_summary(row: dict) -> dict:
             "department_count": row["department_count"]}
 
 
-def organization(record: dict) -> dict:
-    """The authoritative record from orgs, departments reduced to what the organization page shows."""
-    view = {k: v for k, v in record.items() if k != "departments"}
-    view["departments"] = [department(d, None, include_organization_name=False) for d in record["departments"]]
-    return view
-
-
-def department(record: dict, organization_name: str | None, include_organization_name: bool = True) -> dict:
-    view = {"department_id": record["department_id"], "organization_id": record["organization_id"],
-            "name": record["name"]}
-    if "key_escrow_recovery_by_department_admins" in record:
-        view["key_escrow_recovery_by_department_admins"] = record["key_escrow_recovery_by_department_admins"]
-    if include_organization_name:
-        view["organization_name"] = organization_name
-    return view
+def department(record: dict, organization_name: str | None) -> dict:
+    return {**record, "organization_name": organization_name}
 
 
 def page(items: list[dict], total: int, position: int, size: int) -> dict:

@@ -9,10 +9,8 @@ from services.runtime.events import DomainEvent, decoder
 
 
 @dataclass(frozen=True)
-class OrganizationCreated(DomainEvent):
-    event_type = "organization_created.v1"
-    schema = contract.OrganizationCreatedV1
-
+class _OrganizationFields(DomainEvent):
+    """What OrganizationCreated and OrganizationUpdated both carry: the editable state, whole."""
     organization_id: str
     name: str
     address1: str
@@ -23,24 +21,21 @@ class OrganizationCreated(DomainEvent):
     postal_code: str | None
     country: str
     ev_details: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class OrganizationCreated(_OrganizationFields):
+    event_type = "organization_created.v1"
+    schema = contract.OrganizationCreatedV1
+
     key_escrow: dict[str, bool]
 
 
 @dataclass(frozen=True)
-class OrganizationUpdated(DomainEvent):
+class OrganizationUpdated(_OrganizationFields):
     event_type = "organization_updated.v1"
     schema = contract.OrganizationUpdatedV1
 
-    organization_id: str
-    name: str
-    address1: str
-    address2: str | None
-    address3: str | None
-    city: str
-    state: str
-    postal_code: str | None
-    country: str
-    ev_details: dict[str, Any] | None
     changed: list[str]
 
 

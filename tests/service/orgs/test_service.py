@@ -4,6 +4,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from contracts.errors import Conflict, InvalidRequest, NotFound
+from contracts.orgs import OrganizationV1
 from services.orgs.projections import OrganizationsView
 from services.orgs.service import OrgsService
 from services.runtime.db import make_database
@@ -88,6 +89,7 @@ def test_departments_show_in_the_organization(orgs):
     dept = orgs.create_department(org["organization_id"], {"name": "Engineering"})["department"]
     found = orgs.get_organization(org["organization_id"])
     assert [d["name"] for d in found["departments"]] == ["Engineering"]
+    assert OrganizationV1().validate(found) == {}   # the RPC answer keeps its contract
     assert orgs.get_department(org["organization_id"], dept["department_id"])["name"] == "Engineering"
 
 
