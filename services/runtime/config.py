@@ -82,7 +82,7 @@ class Settings:
         return config
 
 
-_ENV = {
+ENVIRONMENT_VARIABLES = {
     "amqp_uri": "AMQP_URI",
     "database_url": "CERTPLANE_DATABASE_URL",
     "var_dir": "CERTPLANE_VAR_DIR",
@@ -108,7 +108,7 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         if unknown:
             raise SystemExit(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(known)}")
         values.update(loaded)
-    for name, variable in _ENV.items():
+    for name, variable in ENVIRONMENT_VARIABLES.items():
         if environ.get(variable):
             values[name] = environ[variable]
     urls = dict(values.get("database_urls") or {})

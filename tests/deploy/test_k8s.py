@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from services.runtime.cli import SERVICES
-from services.runtime.config import _ENV as SETTING_VARIABLES, load_settings
+from services.runtime.config import ENVIRONMENT_VARIABLES as SETTING_VARIABLES, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
