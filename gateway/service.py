@@ -221,8 +221,11 @@ class GatewayService:
         return rpc_call(getattr(self.orgs_rpc, method), *args, timeout=self.context.settings.rpc_timeout)
 
     def _orgs(self, method: str, *args) -> dict:
-        """A command to orgs; returns once the directory includes its events (read your own writes)."""
+        """A command to orgs; returns once the directory includes its events (read your own writes): the answer
+        carries them, so they are applied here at once and the push arrives later as a duplicate."""
         result = self._orgs_query(method, *args)
+        for message in result["events"]:
+            self.orgs_directory.receive(message, self._read_orgs_events)
         self.orgs_directory.wait_for(result["position"], self._read_orgs_events)
         return result
 

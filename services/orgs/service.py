@@ -58,7 +58,7 @@ class OrgsService(EventSourced):
             values["ev_details"] = contract.EvDetailsV1().dump(values["ev_details"])
         cmd = CreateOrganization(_id(organization_id or uuid.uuid4(), "organization"), values, key_escrow)
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_create_organization, cmd))
-        return self._organization_result(cmd.organization_id, result.position)
+        return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def update_organization(self, organization_id: str, changes: dict) -> dict:
@@ -67,26 +67,26 @@ class OrgsService(EventSourced):
             values["ev_details"] = contract.EvDetailsV1().dump(values["ev_details"])
         cmd = UpdateOrganization(_id(organization_id, "organization"), values)
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_update_organization, cmd))
-        return self._organization_result(cmd.organization_id, result.position)
+        return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_organization(self, organization_id: str) -> dict:
         cmd = DeleteOrganization(_id(organization_id, "organization"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_delete_organization, cmd))
-        return {"position": result.position}
+        return self.command_result(result)
 
     @rpc(expected_exceptions=EXPECTED)
     def start_validation(self, organization_id: str) -> dict:
         cmd = StartValidation(_id(organization_id, "organization"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_start_validation, cmd))
-        return self._organization_result(cmd.organization_id, result.position)
+        return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def complete_validation(self, organization_id: str, payload: dict) -> dict:
         values = _load(contract.CompleteValidationV1(), payload)
         cmd = CompleteValidation(_id(organization_id, "organization"), values["outcome"], values["note"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_complete_validation, cmd))
-        return self._organization_result(cmd.organization_id, result.position)
+        return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def get_organization(self, organization_id: str) -> dict:
@@ -107,7 +107,7 @@ class OrgsService(EventSourced):
         cmd = CreateDepartment(_id(organization_id, "organization"), _id(department_id or uuid.uuid4(), "department"),
                                values["name"], values["key_escrow_recovery_by_department_admins"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_create_department, cmd))
-        return self._department_result(cmd.organization_id, cmd.department_id, result.position)
+        return self.command_result(result, department=self.get_department(cmd.organization_id, cmd.department_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def update_department(self, organization_id: str, department_id: str, changes: dict) -> dict:
@@ -115,13 +115,13 @@ class OrgsService(EventSourced):
         cmd = RenameDepartment(_id(organization_id, "organization"), _id(department_id, "department"),
                                values["name"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_rename_department, cmd))
-        return self._department_result(cmd.organization_id, cmd.department_id, result.position)
+        return self.command_result(result, department=self.get_department(cmd.organization_id, cmd.department_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_department(self, organization_id: str, department_id: str) -> dict:
         cmd = DeleteDepartment(_id(organization_id, "organization"), _id(department_id, "department"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_delete_department, cmd))
-        return {"position": result.position}
+        return self.command_result(result)
 
     @rpc(expected_exceptions=EXPECTED)
     def get_department(self, organization_id: str, department_id: str) -> dict:
@@ -136,9 +136,3 @@ class OrgsService(EventSourced):
     @property
     def _view(self) -> OrganizationsView:
         return self.store.projection(OrganizationsView)
-
-    def _organization_result(self, organization_id: str, position: int) -> dict:
-        return {"organization": self.get_organization(organization_id), "position": position}
-
-    def _department_result(self, organization_id: str, department_id: str, position: int) -> dict:
-        return {"department": self.get_department(organization_id, department_id), "position": position}

@@ -85,15 +85,27 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+def canonical_parts(event_id: str, stream_id: str, stream_version: int, event_type: str, schema_version: int,
+                    payload: dict, metadata: dict, recorded_at: datetime) -> tuple[str, str]:
+    """An event's canonical text is `before + str(position) + after`: compact JSON of every column with the keys in
+    sorted order (nested objects too). It comes in two parts because PostgreSQL appends learn the position only
+    under the append lock and hash there (services/runtime/store.py); both hash the same text."""
+    def dump(value) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    before = (f'{{"event_id":{dump(event_id)},"event_type":{dump(event_type)},"metadata":{dump(metadata)},'
+              f'"payload":{dump(payload)},"position":')
+    after = (f',"recorded_at":{dump(utc(recorded_at).isoformat())},"schema_version":{dump(schema_version)},'
+             f'"stream_id":{dump(stream_id)},"stream_version":{dump(stream_version)}}}')
+    return before, after
+
+
 def chain_hash(prev_hash: str, position: int, event_id: str, stream_id: str, stream_version: int,
                event_type: str, schema_version: int, payload: dict, metadata: dict, recorded_at: datetime) -> str:
-    """sha256(prev_hash || canonical event): the canonical form is sorted-key, compact JSON of every column."""
-    canonical = json.dumps(
-        {"position": position, "event_id": event_id, "stream_id": stream_id, "stream_version": stream_version,
-         "event_type": event_type, "schema_version": schema_version, "payload": payload, "metadata": metadata,
-         "recorded_at": utc(recorded_at).isoformat()},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical.encode("utf-8")).hexdigest()
+    """sha256(prev_hash || canonical event), hex."""
+    before, after = canonical_parts(event_id, stream_id, stream_version, event_type, schema_version, payload,
+                                    metadata, recorded_at)
+    return hashlib.sha256(f"{prev_hash}{before}{position}{after}".encode("utf-8")).hexdigest()
 
 
 class DomainEvent:

@@ -30,7 +30,7 @@ from services.runtime.config import Settings
 from services.runtime.db import Database, make_database
 from services.runtime.follower import Follower
 from services.runtime.relay import Relay, RelayLock
-from services.runtime.store import EventStore, system_clock
+from services.runtime.store import AppendResult, EventStore, system_clock
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +173,13 @@ class EventStoreProvider(DependencyProvider):
 
 class EventSourced:
     """Base of every service that owns an event store (`store = EventStoreProvider(...)`)."""
+
+    def command_result(self, result: AppendResult, **answer) -> dict:
+        """A command's RPC answer: what it returns, plus the store's `position` after it and the `events` it
+        recorded (envelope messages), so a caller that follows this service can apply them at once instead of
+        waiting for the push or pulling them (read your own writes)."""
+        return {**answer, "position": result.position,
+                "events": [r.envelope(self.name).to_message() for r in result.events]}
 
     @rpc(expected_exceptions=EXPECTED)
     def read_events(self, after: int, limit: int = 500) -> list[dict]:

@@ -232,3 +232,22 @@ def test_services_sharing_a_postgres_database_keep_separate_schemas(pg_url):
     assert one.verify().ok and two.verify().ok
     one_db.dispose()
     two_db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_killed_while_idle_is_replaced_before_use(pg_url, monkeypatch):
+    """A PostgreSQL restart (here: the server ending our idle sessions) costs no failed request."""
+    from services.runtime import db as db_module
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
+    database = make_database(pg_url, "reconnect")
+    store = EventStore(database, "test")
+    store.create_schema()
+    store.append("a", 0, new(1))
+    with database.engine.connect() as conn:
+        mine = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    from tests.support import _pg_admin
+    with _pg_admin() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (mine,))
+    assert store.append("a", 1, new(1)).position == 2
+    assert store.head() == 2
+    database.dispose()
