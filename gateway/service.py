@@ -2,6 +2,7 @@
 assembles views, and keeps the organization directory (a follower of `orgs` events) for lists and names."""
 from __future__ import annotations
 
+import functools
 import json
 
 import structlog
@@ -24,7 +25,7 @@ from services.runtime.nameko_glue import Context, FollowerProvider, catch_up_tim
 log = structlog.get_logger(__name__)
 
 ORGS = "organizations"
-CATCH_UP_TIMEOUT = 3.0   # a page of read_events; a lost reply at start-up then costs 3 s, not rpc_timeout
+READ_EVENTS_TIMEOUT = 3.0   # one page of read_events; a reply lost at start-up then costs 3 s, not rpc_timeout
 _ORG = "/api/v1/organizations/<organization_id>"
 _DEPT = _ORG + "/departments/<department_id>"
 
@@ -49,8 +50,7 @@ class GatewayService:
     @catch_up_timer()
     def catch_up_orgs(self) -> bool:
         try:
-            applied = self.orgs_directory.catch_up(
-                lambda after, limit: rpc_call(self.orgs_rpc.read_events, after, limit, timeout=CATCH_UP_TIMEOUT))
+            applied = self.orgs_directory.catch_up(self._read_orgs_events)
         except TimeoutError:
             log.warning("follower_catch_up_failed", source="orgs", reason="orgs did not answer")
             return False
@@ -78,7 +78,7 @@ class GatewayService:
     @api("GET", "/api/v1/openapi.json", doc=Operation("This document", "meta", public=True,
                                                       responses={200: (None, "OpenAPI 3.1 document")}))
     def openapi(self, request: Request):
-        return _json(200, build_spec(type(self), self.context.settings.base_url))
+        return _json(200, _spec(self.context.settings.base_url))
 
     # ---- organizations ------------------------------------------------------------------------------------
     @api("GET", "/api/v1/organizations", doc=Operation(
@@ -215,7 +215,7 @@ class GatewayService:
         return actor
 
     def _read_orgs_events(self, after: int, limit: int) -> list[dict]:
-        return rpc_call(self.orgs_rpc.read_events, after, limit, timeout=self.context.settings.rpc_timeout)
+        return rpc_call(self.orgs_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
     def _orgs_query(self, method: str, *args):
         return rpc_call(getattr(self.orgs_rpc, method), *args, timeout=self.context.settings.rpc_timeout)
@@ -255,6 +255,11 @@ class GatewayService:
         headers = {k: v for k, v in response.headers.items() if k == "Location"}
         self.idempotency.complete(claim, response.status_code, headers, response.get_data(as_text=True))
         return response
+
+
+@functools.cache
+def _spec(base_url: str) -> dict:
+    return build_spec(GatewayService, base_url)
 
 
 def _query(request: Request, schema) -> dict:
