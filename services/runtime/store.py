@@ -121,13 +121,11 @@ class EventStore:
         self._listeners.append(listener)
 
     # ---- reading ------------------------------------------------------------------------------------------
-    def load(self, stream_id: str, conn: sa.Connection | None = None) -> list[RecordedEvent]:
+    def load(self, stream_id: str) -> list[RecordedEvent]:
         query = sa.select(self.events).where(self.events.c.stream_id == stream_id) \
             .order_by(self.events.c.stream_version)
-        if conn is not None:
+        with self.db.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query)]
-        with self.db.engine.connect() as c:
-            return [_row(r) for r in c.execute(query)]
 
     def read_events(self, after: int, limit: int) -> list[RecordedEvent]:
         query = sa.select(self.events).where(self.events.c.position > after) \
