@@ -73,6 +73,13 @@ def event_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
 
 
 @dataclass(frozen=True)
+class StreamAppend:
+    stream_id: str
+    expected_version: int        # how many events the caller saw in the stream
+    events: tuple[NewEvent, ...]
+
+
+@dataclass(frozen=True)
 class AppendResult:
     events: tuple[RecordedEvent, ...]
     stream_version: int          # the stream's version after the command
@@ -146,39 +153,44 @@ class EventStore:
     def append(self, stream_id: str, expected_version: int, new_events: Iterable[NewEvent],
                metadata: dict | None = None) -> AppendResult:
         """Append at `expected_version` (the number of events the caller saw) or raise ConcurrencyConflict."""
-        new_events = list(new_events)
-        if not new_events:
+        return self.append_streams([StreamAppend(stream_id, expected_version, tuple(new_events))], metadata)
+
+    def append_streams(self, batch: Sequence["StreamAppend"], metadata: dict | None = None) -> AppendResult:
+        """Append to several streams in one transaction: all of it, or (on any stale version) none of it.
+        `stream_version` of the result is the last stream's."""
+        planned = [(part.stream_id, part.expected_version + offset, new)
+                   for part in batch for offset, new in enumerate(part.events, start=1)]
+        if not planned:
             raise ValueError("append needs at least one event")
         metadata = dict(metadata or {})
         if self.db.is_postgres:
-            records, head = self._append_postgres(stream_id, expected_version, new_events, metadata)
+            records = self._append_postgres(batch, planned, metadata)
         else:
-            records, head = self._append_sqlite(stream_id, expected_version, new_events, metadata)
+            records = self._append_sqlite(batch, planned, metadata)
+        head = records[-1].position
         for listener in self._listeners:
             listener(head)
-        return AppendResult(tuple(records), expected_version + len(records), head)
+        return AppendResult(tuple(records), batch[-1].expected_version + len(batch[-1].events), head)
 
-    def _append_sqlite(self, stream_id: str, expected_version: int, new_events: list[NewEvent],
-                       metadata: dict) -> tuple[list[RecordedEvent], int]:
-        """BEGIN IMMEDIATE takes the file's write lock; read the head, link in Python, insert."""
+    def _append_sqlite(self, batch, planned, metadata: dict) -> list[RecordedEvent]:
+        """BEGIN IMMEDIATE takes the file's write lock; check each stream's version, link in Python, insert."""
         with self._append_lock, self.db.writer() as conn, conn.begin():
-            current, position, prev_hash = conn.execute(self._head_sql, {"stream_id": stream_id}).one()
+            for part in batch:
+                current, position, prev_hash = conn.execute(self._head_sql, {"stream_id": part.stream_id}).one()
+                if current != part.expected_version:
+                    raise ConcurrencyConflict(part.stream_id, part.expected_version)
             position, prev_hash = position or 0, prev_hash or GENESIS_HASH
-            if current != expected_version:
-                raise ConcurrencyConflict(stream_id, expected_version)
             recorded_at = self.clock()
             records = []
-            for offset, new in enumerate(new_events, start=1):
-                record = _link(position + offset, stream_id, expected_version + offset, new, metadata,
-                               recorded_at, prev_hash)
+            for offset, (stream_id, stream_version, new) in enumerate(planned, start=1):
+                record = _link(position + offset, stream_id, stream_version, new, metadata, recorded_at, prev_hash)
                 prev_hash = record.hash
                 records.append(record)
             conn.execute(self.events.insert(), [_columns(r) for r in records])
             self._project(conn, records)
-        return records, records[-1].position
+        return records
 
-    def _append_postgres(self, stream_id: str, expected_version: int, new_events: list[NewEvent],
-                         metadata: dict) -> tuple[list[RecordedEvent], int]:
+    def _append_postgres(self, batch, planned, metadata: dict) -> list[RecordedEvent]:
         """One pipeline: BEGIN; the advisory lock; per event an INSERT ... SELECT that checks the stream version,
         takes position and prev_hash from the head and computes the chain hash in SQL (sha256 over exactly
         chain_hash's canonical text, prepared here around the position); COMMIT too when there are no
@@ -190,31 +202,37 @@ class EventStore:
         recorded_at = self.clock()
         meta_text = json.dumps(metadata)
         rows = []
-        for offset, new in enumerate(new_events, start=1):
-            before, after = canonical_parts(new.event_id, stream_id, expected_version + offset,
-                                                        new.event_type, new.schema_version, new.payload,
-                                                        metadata, recorded_at)
-            rows.append({"event_id": new.event_id, "stream_id": stream_id,
-                         "stream_version": expected_version + offset,
-                         "previous_version": expected_version + offset - 1,
-                         "event_type": new.event_type, "schema_version": new.schema_version,
-                         "payload": json.dumps(new.payload), "metadata": meta_text, "recorded_at": recorded_at,
-                         "before": before, "after": after, "genesis": GENESIS_HASH})
+        previous: dict[str, str] = {}   # stream -> our event just before this one in the same batch
+        for stream_id, stream_version, new in planned:
+            before, after = canonical_parts(new.event_id, stream_id, stream_version, new.event_type,
+                                            new.schema_version, new.payload, metadata, recorded_at)
+            rows.append({"event_id": new.event_id, "stream_id": stream_id, "stream_version": stream_version,
+                         "previous_version": stream_version - 1, "previous_event_id": previous.get(stream_id),
+                         "event_type": new.event_type,
+                         "schema_version": new.schema_version, "payload": json.dumps(new.payload),
+                         "metadata": meta_text, "recorded_at": recorded_at, "before": before, "after": after,
+                         "genesis": GENESIS_HASH})
+            previous[stream_id] = new.event_id
+        # COMMIT can ride in the pipeline only when a stale version means nothing went in: one stream (its later
+        # rows need their predecessor from this batch) and no projections still to run.
+        commit_early = len(batch) == 1 and not self.projections
         with self.db.writer() as conn, conn.begin():
             raw = conn.connection.driver_connection
             with raw.pipeline():
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (self.db.lock_key("append"),), prepare=True)
                 cursors = [raw.execute(self._linked_insert_sql, row, prepare=True) for row in rows]
-                if not self.projections:
+                if commit_early:
                     raw.commit()   # SQLAlchemy's COMMIT at the end of the block then finds the connection idle
             linked = [cursor.fetchone() for cursor in cursors]
-            if any(row is None for row in linked):
-                raise ConcurrencyConflict(stream_id, expected_version)  # nothing was inserted
-            records = [RecordedEvent(position, new.event_id, stream_id, expected_version + offset, new.event_type,
+            stale = next((i for i, row in enumerate(linked) if row is None), None)
+            if stale is not None:  # a stream had moved on: the block rolls back (or nothing went in, see above)
+                stream_id, stream_version, _ = planned[stale]
+                raise ConcurrencyConflict(stream_id, stream_version - 1)
+            records = [RecordedEvent(position, new.event_id, stream_id, stream_version, new.event_type,
                                      new.schema_version, new.payload, metadata, recorded_at, prev_hash, digest)
-                       for offset, (new, (position, prev_hash, digest)) in enumerate(zip(new_events, linked), 1)]
+                       for (stream_id, stream_version, new), (position, prev_hash, digest) in zip(planned, linked)]
             self._project(conn, records)
-        return records, records[-1].position
+        return records
 
     def _project(self, conn: sa.Connection, records: list[RecordedEvent]) -> None:
         for record in records:
@@ -311,7 +329,9 @@ def _link(position: int, stream_id: str, stream_version: int, new: NewEvent, met
 
 
 def _linked_insert_sql(table: str) -> str:
-    """INSERT one event linked to the log's head, if its stream is still at the previous version (else no row)."""
+    """INSERT one event linked to the log's head, if its stream is still where the caller saw it (else no row):
+    the first event of a stream in a batch checks the stream's version; a later one checks that its predecessor is
+    the batch's own previous event, so a stale first row fails the whole stream."""
     return (
         f"WITH head AS (SELECT coalesce((SELECT position FROM {table} ORDER BY position DESC LIMIT 1), 0) AS pos, "
         f"coalesce((SELECT hash FROM {table} ORDER BY position DESC LIMIT 1), %(genesis)s::text) AS hash) "
@@ -321,8 +341,11 @@ def _linked_insert_sql(table: str) -> str:
         "%(event_type)s::text, %(schema_version)s::int, %(payload)s::json, %(metadata)s::json, "
         "%(recorded_at)s::timestamptz, head.hash, encode(sha256(convert_to("
         "head.hash || %(before)s::text || (head.pos + 1)::text || %(after)s::text, 'UTF8')), 'hex') "
-        f"FROM head WHERE (SELECT coalesce(max(stream_version), 0) FROM {table} "
-        "WHERE stream_id = %(stream_id)s::text) = %(previous_version)s::int "
+        "FROM head WHERE CASE WHEN %(previous_event_id)s::text IS NULL "
+        f"THEN (SELECT coalesce(max(stream_version), 0) FROM {table} WHERE stream_id = %(stream_id)s::text) "
+        "= %(previous_version)s::int "
+        f"ELSE EXISTS (SELECT 1 FROM {table} WHERE event_id = %(previous_event_id)s::text "
+        "AND stream_id = %(stream_id)s::text AND stream_version = %(previous_version)s::int) END "
         "RETURNING position, prev_hash, hash")
 
 

@@ -9,7 +9,7 @@ from contracts.errors import ConcurrencyConflict, Conflict
 from services.runtime.db import make_database
 from services.runtime.events import GENESIS_HASH, NewEvent, chain_hash
 from services.runtime.relay import RelayLock
-from services.runtime.store import EventStore
+from services.runtime.store import EventStore, StreamAppend
 
 T0 = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
 
@@ -73,6 +73,25 @@ def test_append_at_a_stale_version_is_a_conflict_and_stores_nothing(store):
     with pytest.raises(ConcurrencyConflict):
         store.append("thing-1", 5, new(1))
     assert len(store.load("thing-1")) == 1 and store.head() == 1
+
+
+def test_a_multi_event_append_onto_a_stream_that_moved_inserts_none_of_them(store):
+    store.append("thing-1", 0, new(1))
+    store.append("thing-1", 1, new(1))                   # someone else's event: the stream is at 2
+    with pytest.raises(ConcurrencyConflict):
+        store.append("thing-1", 1, new(3))               # we saw 1; our 2nd and 3rd event must not slip in
+    assert [e.stream_version for e in store.load("thing-1")] == [1, 2] and store.head() == 2
+    assert store.verify().ok
+
+
+def test_a_batch_over_several_streams_is_all_or_nothing(store):
+    store.append("b", 0, new(1))
+    with pytest.raises(ConcurrencyConflict):
+        store.append_streams([StreamAppend("a", 0, tuple(new(2))), StreamAppend("b", 0, tuple(new(1)))])
+    assert store.load("a") == [] and store.head() == 1
+    result = store.append_streams([StreamAppend("a", 0, tuple(new(2))), StreamAppend("b", 1, tuple(new(1)))])
+    assert [e.position for e in result.events] == [2, 3, 4] and store.verify().ok
+    assert store.read(store.projection(Counter).counts) == {"a": 2, "b": 2}
 
 
 def test_execute_retries_after_a_concurrent_append_and_decides_again(store):
