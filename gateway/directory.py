@@ -71,9 +71,11 @@ class OrgDirectory:
     # ---- queries ------------------------------------------------------------------------------------------
     def organizations_page(self, conn: sa.Connection, *, offset: int, limit: int, name: str | None = None,
                            name_contains: str | None = None, country: str | None = None,
-                           validation_status: str | None = None) -> tuple[list[dict], int]:
+                           validation_status: str | None = None,
+                           within: set[str] | None = None) -> tuple[list[dict], int]:
+        """`within`: only these organizations (the caller's scope); None: all."""
         orgs = self.organizations
-        conditions = []
+        conditions = [] if within is None else [orgs.c.organization_id.in_(sorted(within))]
         if name is not None:
             conditions.append(orgs.c.name_key == name.casefold())
         if name_contains:
@@ -92,12 +94,24 @@ class OrgDirectory:
                             .where(self.organizations.c.organization_id == organization_id)).scalar()
 
     def departments_page(self, conn: sa.Connection, organization_id: str, *, offset: int, limit: int,
-                         name: str | None = None) -> tuple[list[dict], int]:
+                         name: str | None = None, within: set[str] | None = None) -> tuple[list[dict], int]:
+        """`within`: only these departments (a DRAO's scope); None: all of the organization's."""
         depts = self.departments
         conditions = [depts.c.organization_id == organization_id]
+        if within is not None:
+            conditions.append(depts.c.department_id.in_(sorted(within)))
         if name is not None:
             conditions.append(depts.c.name_key == name.casefold())
         total = conn.execute(sa.select(sa.func.count()).select_from(depts).where(*conditions)).scalar_one()
         rows = conn.execute(sa.select(depts).where(*conditions).order_by(depts.c.name_key)
                             .offset(offset).limit(limit))
         return [dict(r._mapping) for r in rows], total
+
+    def department_organizations(self, conn: sa.Connection, department_ids) -> dict[str, str]:
+        """department id -> organization id, for the departments given (unknown ones are left out)."""
+        ids = sorted(set(department_ids))
+        if not ids:
+            return {}
+        rows = conn.execute(sa.select(self.departments.c.department_id, self.departments.c.organization_id)
+                            .where(self.departments.c.department_id.in_(ids)))
+        return {r.department_id: r.organization_id for r in rows}

@@ -12,7 +12,9 @@ from gateway import schemas
 
 ERROR_RESPONSES = {
     400: "invalid request: malformed JSON, unknown or invalid fields (details name them)",
-    404: "no such object",
+    401: "not authenticated: no, an invalid or an expired token or API key, or a suspended account",
+    403: "authenticated, but a right is missing (details name it), or the password must be changed first",
+    404: "no such object, or not in your scope",
     409: "conflicts with the current state (details say which rule)",
     413: "request body over the limit",
     415: "request body is not application/json",
@@ -39,11 +41,14 @@ def build_spec(service_cls, server_url: str) -> dict:
     spec = APISpec(title="Certplane API", version="1.0.0", openapi_version="3.1.0",
                    plugins=[MarshmallowPlugin()],
                    info={"description": "Certificate lifecycle management. Errors always have the shape of the "
-                                        "Error schema. Until the identity service lands the API is "
-                                        "unauthenticated; every route passes through one authentication seam "
-                                        "(gateway/auth.py) where bearer tokens and API keys will be checked."},
+                                        "Error schema. Every route except login, health and this document needs "
+                                        "Authorization: Bearer <session token or API key>; objects outside the "
+                                        "caller's scope answer 404 and never appear in lists or counts."},
                    servers=[{"url": server_url}])
     spec.components.schema("Error", schema=schemas.Error)
+    spec.components.security_scheme("bearer", {
+        "type": "http", "scheme": "bearer",
+        "description": "a session token from POST /api/v1/auth/login (cps_…) or an API key (cpk_…)"})
     paths: dict[str, dict] = {}
     for handler in routes(service_cls):
         operation: Operation = handler.doc
@@ -67,11 +72,15 @@ def build_spec(service_cls, server_url: str) -> dict:
             if schema is not None:
                 response["content"] = {"application/json": {"schema": schema}}
             entry["responses"][str(status)] = response
-        if not operation.public:
-            for status, description in ERROR_RESPONSES.items():
+        defaults = ERROR_RESPONSES if not operation.public else \
+            {s: d for s, d in ERROR_RESPONSES.items() if operation.body is not None and s in (400, 413, 415)}
+        if defaults:
+            for status, description in defaults.items():
                 entry["responses"].setdefault(str(status), {
                     "description": description,
                     "content": {"application/json": {"schema": "Error"}}})
+        if not operation.public:
+            entry["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method] = entry
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
@@ -82,9 +91,11 @@ def routes(service_cls):
     """Every @api entrypoint of a service class, in definition order."""
     from gateway.http import ApiHandler
 
-    found = []
-    for value in vars(service_cls).values():
-        for entrypoint in getattr(value, "nameko_entrypoints", ()):
-            if isinstance(entrypoint, ApiHandler):
-                found.append(entrypoint)
+    found, seen = [], set()
+    for cls in service_cls.__mro__:             # the route mixins (api_*.py) hold most of them
+        for name, value in vars(cls).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            found += [e for e in getattr(value, "nameko_entrypoints", ()) if isinstance(e, ApiHandler)]
     return found

@@ -74,3 +74,72 @@ class DepartmentList(Schema):
 class Health(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+# ---- identity -------------------------------------------------------------------------------------------------
+from contracts import identity as identity_contract  # noqa: E402
+
+Admin = identity_contract.AdminV1
+Person = identity_contract.PersonV1
+
+
+class LoginAnswer(Schema):
+    token = fields.String(required=True, metadata={"description": "send as Authorization: Bearer <token>"})
+    token_type = fields.String(required=True)
+    expires_at = fields.String(required=True)
+    admin_id = fields.UUID(required=True)
+    must_change_password = fields.Boolean(required=True)
+
+
+class Me(Schema):
+    admin_id = fields.UUID(required=True)
+    username = fields.String(required=True)
+    via = fields.String(required=True, metadata={"description": "session or api_key"})
+    roles = fields.List(fields.Nested(identity_contract.RoleV1), required=True)
+    privileges = fields.List(fields.String(), required=True)
+    must_change_password = fields.Boolean(required=True)
+
+
+class AdminSummary(Schema):
+    admin_id = fields.UUID(required=True)
+    username = fields.String(required=True)
+    email = fields.String(required=True)
+    forename = fields.String(required=True)
+    surname = fields.String(required=True)
+    status = fields.String(required=True)
+    roles = fields.List(fields.Nested(identity_contract.RoleV1), required=True)
+    privileges = fields.List(fields.String(), required=True)
+
+
+class AdminList(Schema):
+    items = fields.List(fields.Nested(AdminSummary), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class AdminListQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(identity_contract.ADMIN_STATUSES))
+
+
+class ApiKeyIssued(Schema):
+    key = fields.String(required=True, metadata={"description": "shown this once; store it now"})
+    key_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+
+
+class PersonList(Schema):
+    items = fields.List(fields.Nested(identity_contract.PersonV1), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class PersonListQuery(PageQuery):
+    organization_id = fields.UUID()
+    email = fields.String(validate=validate.Length(min=3, max=254))
+
+
+class ImportAnswer(Schema):
+    imported = fields.Integer(required=True)

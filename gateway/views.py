@@ -14,3 +14,15 @@ def department(record: dict, organization_name: str | None) -> dict:
 
 def page(items: list[dict], total: int, position: int, size: int) -> dict:
     return {"items": items, "total": total, "position": position, "size": size}
+
+
+def admin_summary(row) -> dict:
+    return {"admin_id": row["admin_id"], "username": row["username"], "email": row["email"],
+            "forename": row["forename"], "surname": row["surname"], "status": row["status"],
+            "roles": row["roles"], "privileges": row["privileges"]}
+
+
+def admin(record: dict, last_used: dict[str, str]) -> dict:
+    """identity's record, each API key with the time the gateway last saw it used."""
+    keys = [{**k, "last_used_at": last_used.get(k["key_id"])} for k in record.get("api_keys", ())]
+    return {**record, "api_keys": keys}

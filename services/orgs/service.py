@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from marshmallow import ValidationError
 from nameko.rpc import rpc
 
 from contracts import orgs as contract
-from contracts.errors import EXPECTED, InvalidRequest, NotFound
+from contracts.errors import EXPECTED, NotFound
 from services.orgs import domain
 from services.orgs.commands import (CompleteValidation, CreateDepartment, CreateOrganization, DeleteDepartment,
                                     DeleteOrganization, RenameDepartment, StartValidation, UpdateOrganization)
 from services.orgs.events import decode
 from services.orgs.projections import OrganizationsView
+from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider
-
-
-def _load(schema, payload):
-    try:
-        return schema.load(payload or {})
-    except ValidationError as exc:
-        raise InvalidRequest("the request has invalid fields", exc.messages_dict) from None
-
-
-def _id(value, kind: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFound.of(kind, value) from None
 
 
 def _stream(organization_id: str) -> str:
@@ -36,11 +22,7 @@ def _stream(organization_id: str) -> str:
 
 
 def _decider(decide, cmd):
-    """Adapt a pure decide_* to the store: fold the stream into state, decide, encode the new events."""
-    def run(history):
-        state = domain.fold(decode(r.event_type, r.payload) for r in history)
-        return [event.encode() for event in decide(state, cmd)]
-    return run
+    return decider(domain.fold, decode, decide, cmd)
 
 
 class OrgsService(EventSourced):
@@ -52,45 +34,45 @@ class OrgsService(EventSourced):
     # ---- organizations ------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
     def create_organization(self, fields: dict, organization_id: str | None = None) -> dict:
-        values = _load(contract.CreateOrganizationV1(), fields)
+        values = load_payload(contract.CreateOrganizationV1(), fields)
         key_escrow = values.pop("key_escrow")
         if values.get("ev_details") is not None:
             values["ev_details"] = contract.EvDetailsV1().dump(values["ev_details"])
-        cmd = CreateOrganization(_id(organization_id or uuid.uuid4(), "organization"), values, key_escrow)
+        cmd = CreateOrganization(parse_id(organization_id or uuid.uuid4(), "organization"), values, key_escrow)
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_create_organization, cmd))
         return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def update_organization(self, organization_id: str, changes: dict) -> dict:
-        values = _load(contract.UPDATE_ORGANIZATION, changes)
+        values = load_payload(contract.UPDATE_ORGANIZATION, changes)
         if values.get("ev_details") is not None:
             values["ev_details"] = contract.EvDetailsV1().dump(values["ev_details"])
-        cmd = UpdateOrganization(_id(organization_id, "organization"), values)
+        cmd = UpdateOrganization(parse_id(organization_id, "organization"), values)
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_update_organization, cmd))
         return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_organization(self, organization_id: str) -> dict:
-        cmd = DeleteOrganization(_id(organization_id, "organization"))
+        cmd = DeleteOrganization(parse_id(organization_id, "organization"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_delete_organization, cmd))
         return self.command_result(result)
 
     @rpc(expected_exceptions=EXPECTED)
     def start_validation(self, organization_id: str) -> dict:
-        cmd = StartValidation(_id(organization_id, "organization"))
+        cmd = StartValidation(parse_id(organization_id, "organization"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_start_validation, cmd))
         return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def complete_validation(self, organization_id: str, payload: dict) -> dict:
-        values = _load(contract.CompleteValidationV1(), payload)
-        cmd = CompleteValidation(_id(organization_id, "organization"), values["outcome"], values["note"])
+        values = load_payload(contract.CompleteValidationV1(), payload)
+        cmd = CompleteValidation(parse_id(organization_id, "organization"), values["outcome"], values["note"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_complete_validation, cmd))
         return self.command_result(result, organization=self.get_organization(cmd.organization_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def get_organization(self, organization_id: str) -> dict:
-        organization_id = _id(organization_id, "organization")
+        organization_id = parse_id(organization_id, "organization")
         found = self.store.read(lambda conn: self._view.get(conn, organization_id))
         if found is None:
             raise NotFound.of("organization", organization_id)
@@ -103,30 +85,30 @@ class OrgsService(EventSourced):
     # ---- departments --------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
     def create_department(self, organization_id: str, fields: dict, department_id: str | None = None) -> dict:
-        values = _load(contract.DepartmentFieldsV1(), fields)
-        cmd = CreateDepartment(_id(organization_id, "organization"), _id(department_id or uuid.uuid4(), "department"),
+        values = load_payload(contract.DepartmentFieldsV1(), fields)
+        cmd = CreateDepartment(parse_id(organization_id, "organization"), parse_id(department_id or uuid.uuid4(), "department"),
                                values["name"], values["key_escrow_recovery_by_department_admins"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_create_department, cmd))
         return self.command_result(result, department=self.get_department(cmd.organization_id, cmd.department_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def update_department(self, organization_id: str, department_id: str, changes: dict) -> dict:
-        values = _load(contract.UpdateDepartmentV1(), changes)
-        cmd = RenameDepartment(_id(organization_id, "organization"), _id(department_id, "department"),
+        values = load_payload(contract.UpdateDepartmentV1(), changes)
+        cmd = RenameDepartment(parse_id(organization_id, "organization"), parse_id(department_id, "department"),
                                values["name"])
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_rename_department, cmd))
         return self.command_result(result, department=self.get_department(cmd.organization_id, cmd.department_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_department(self, organization_id: str, department_id: str) -> dict:
-        cmd = DeleteDepartment(_id(organization_id, "organization"), _id(department_id, "department"))
+        cmd = DeleteDepartment(parse_id(organization_id, "organization"), parse_id(department_id, "department"))
         result = self.store.execute(_stream(cmd.organization_id), _decider(domain.decide_delete_department, cmd))
         return self.command_result(result)
 
     @rpc(expected_exceptions=EXPECTED)
     def get_department(self, organization_id: str, department_id: str) -> dict:
-        organization_id = _id(organization_id, "organization")
-        department_id = _id(department_id, "department")
+        organization_id = parse_id(organization_id, "organization")
+        department_id = parse_id(department_id, "department")
         found = self.store.read(lambda conn: self._view.get_department(conn, organization_id, department_id))
         if found is None:
             raise NotFound.of("department", department_id)

@@ -3,6 +3,8 @@
     certplane run [SERVICE ...]            run services (all of them when none is named); embedded by default
     certplane projections rebuild SERVICE  rebuild a service's read models from events
     certplane audit verify SERVICE         check a service's event log hash chain (exit 1 if broken)
+    certplane admin create --username U --email E --forename F --surname S
+                                           add an MRAO (prints its generated password once)
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import warnings
 
 SERVICES = {
     "orgs": "services.orgs.service:OrgsService",
+    "identity": "services.identity.service:IdentityService",
     "gateway": "gateway.service:GatewayService",
 }
 
@@ -36,14 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="the tamper-evident event log")
     audit.add_argument("action", choices=["verify"])
     audit.add_argument("service")
+    admin = commands.add_parser("admin", help="administrators")
+    admin.add_argument("action", choices=["create"])
+    for name in ("username", "email", "forename", "surname"):
+        admin.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
 
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
     if args.command == "run":
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
         import eventlet
         eventlet.monkey_patch()
         from services.runtime.runner import run_services
-        return run_services(args.services or list(SERVICES), service_class)
+        return run_services(args.services or list(SERVICES), service_class, first_start)
+    if args.command == "admin":
+        admin_id, password = create_admin(args)
+        print(json.dumps({"admin_id": admin_id, "username": args.username, "password": password,
+                          "note": "shown once; the admin must change it at the first login"}, indent=2))
+        return 0
     if args.command == "projections":
         from services.runtime.maintenance import rebuild_projections
         result = rebuild_projections(service_class(args.service))
@@ -52,6 +64,30 @@ def main(argv: list[str] | None = None) -> int:
         result = verify_audit_log(service_class(args.service))
     print(json.dumps(result, indent=2))
     return 0 if result.get("ok", True) else 1
+
+
+def _identity_stores(settings):
+    from services.identity.adapters.credentials import CredentialStore
+    from services.runtime.nameko_glue import open_database
+    identity = service_class("identity")
+    return (identity.store.build_store(settings, "identity"),
+            CredentialStore(open_database(settings, "identity")))
+
+
+def first_start(settings, names: list[str]) -> list[str]:
+    """Before the services start: in embedded mode, the first administrator (lines to print once)."""
+    if not settings.embedded or "identity" not in names:
+        return []
+    from services.identity.bootstrap import ensure_initial_admin
+    store, credentials = _identity_stores(settings)
+    return ensure_initial_admin(store, credentials, settings.var_dir)
+
+
+def create_admin(args) -> tuple[str, str]:
+    from services.identity.bootstrap import create_mrao
+    from services.runtime.config import load_settings
+    store, credentials = _identity_stores(load_settings())
+    return create_mrao(store, credentials, args.username, args.email, args.forename, args.surname)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ database in which each service gets its own schema.
 | catch_up_interval    | CERTPLANE_CATCH_UP_INTERVAL          | 5 (seconds)                 |
 | rpc_timeout          | CERTPLANE_RPC_TIMEOUT                | 10 (seconds)                |
 | log_level            | CERTPLANE_LOG_LEVEL                  | info                        |
+| session_ttl          | CERTPLANE_SESSION_TTL                | 28800 (seconds; 8 hours)    |
+| login_max_failures   | CERTPLANE_LOGIN_MAX_FAILURES         | 5 (then the account locks)  |
+| lockout_seconds      | CERTPLANE_LOCKOUT_SECONDS            | 900                         |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -47,6 +50,9 @@ class Settings:
     catch_up_interval: float = 5.0
     rpc_timeout: float = 10.0
     log_level: str = "info"
+    session_ttl: float = 8 * 3600.0
+    login_max_failures: int = 5
+    lockout_seconds: float = 900.0
 
     @property
     def embedded(self) -> bool:
@@ -94,6 +100,9 @@ ENVIRONMENT_VARIABLES = {
     "catch_up_interval": "CERTPLANE_CATCH_UP_INTERVAL",
     "rpc_timeout": "CERTPLANE_RPC_TIMEOUT",
     "log_level": "CERTPLANE_LOG_LEVEL",
+    "session_ttl": "CERTPLANE_SESSION_TTL",
+    "login_max_failures": "CERTPLANE_LOGIN_MAX_FAILURES",
+    "lockout_seconds": "CERTPLANE_LOCKOUT_SECONDS",
 }
 
 
@@ -120,4 +129,6 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
     settings = Settings(**values)
     return replace(settings, http_port=int(settings.http_port), health_port=int(settings.health_port),
                    max_body_bytes=int(settings.max_body_bytes),
-                   catch_up_interval=float(settings.catch_up_interval), rpc_timeout=float(settings.rpc_timeout))
+                   catch_up_interval=float(settings.catch_up_interval), rpc_timeout=float(settings.rpc_timeout),
+                   session_ttl=float(settings.session_ttl), login_max_failures=int(settings.login_max_failures),
+                   lockout_seconds=float(settings.lockout_seconds))

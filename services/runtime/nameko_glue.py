@@ -260,6 +260,18 @@ class CatchUpTimer(Timer):
 catch_up_timer = CatchUpTimer.decorator
 
 
+def catch_up(follower: Follower, read_events) -> bool:
+    """The body of a CatchUpTimer method: pull what the follower missed; False if the producer did not answer."""
+    try:
+        applied = follower.catch_up(read_events)
+    except TimeoutError:
+        log.warning("follower_catch_up_failed", source=follower.source, reason="no answer")
+        return False
+    if applied:
+        log.info("follower_caught_up", source=follower.source, applied=applied)
+    return True
+
+
 def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
     """Call an RPC method proxy and wait at most `timeout` seconds for the answer."""
     reply = method.call_async(*args, **kwargs)
@@ -267,5 +279,5 @@ def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
         return reply.result()
 
 
-__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer",
+__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer", "catch_up",
            "rpc_call", "settings_of", "open_database"]

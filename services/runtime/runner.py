@@ -21,13 +21,15 @@ log = structlog.get_logger(__name__)
 STOP_GRACE_SECONDS = 10
 
 
-def run_services(names: list[str], service_class) -> int:
+def run_services(names: list[str], service_class, first_start=None) -> int:
+    """`first_start(settings, names)` runs before the services start and returns lines for the banner."""
     settings = load_settings()
     settings.check()
     configure_logging(settings.log_level)
     if settings.embedded:
         _lock_var_dir(settings.var_dir)
     transport.install()
+    notes = first_start(settings, names) if first_start else []
     runner = ServiceRunner(settings.nameko_config())
     for name in names:
         runner.add_service(service_class(name))
@@ -48,8 +50,9 @@ def run_services(names: list[str], service_class) -> int:
         print(f"Certplane is running at {settings.base_url}/  ({mode} mode, services: {', '.join(names)})",
               flush=True)
         print(f"  API: {settings.base_url}/api/v1/openapi.json   health: {settings.base_url}/readyz", flush=True)
-        print("  The API is unauthenticated until the identity service lands (see README). Ctrl-C stops.",
-              flush=True)
+        for line in notes:
+            print(line, flush=True)
+        print("  Ctrl-C stops.", flush=True)
     else:
         databases = {f"{c.service_name}": d for c in runner.containers for d in _databases(c)}
         eventlet.spawn(health.serve, settings.http_host, settings.health_port,

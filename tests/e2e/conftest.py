@@ -8,9 +8,21 @@ from tests.support import CERTPLANE, CertplaneProcess, free_port
 
 
 class Api:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, token: str | None = None):
         self.base_url = base_url
         self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def as_token(self, token: str | None) -> "Api":
+        """The same server, another caller (None: no Authorization header)."""
+        return Api(self.base_url, token)
+
+    def login(self, username: str, password: str) -> str:
+        response = self.as_token(None)("POST", "/api/v1/auth/login",
+                                       json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
 
     def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 30)
@@ -30,12 +42,27 @@ class Embedded:
         self.port = free_port()
         self.env = {"CERTPLANE_VAR_DIR": str(var_dir), "CERTPLANE_HTTP_PORT": str(self.port),
                     "CERTPLANE_MAX_BODY_BYTES": "65536", "AMQP_URI": "", "CERTPLANE_DATABASE_URL": ""}
+        self.var_dir = var_dir
         self.process = CertplaneProcess("embedded", ["run"], self.env, log_dir)
         self.api = Api(f"http://127.0.0.1:{self.port}")
+        self.admin_password = None
 
     def start(self):
         self.process.start().wait_ready(f"{self.api.base_url}/readyz")
+        if self.admin_password is None:
+            self._first_login()
         return self
+
+    def _first_login(self):
+        """What a new user does: read the initial password, log in, change it as required."""
+        initial = dict(line.split(": ", 1) for line in (self.var_dir / "initial-admin.txt").read_text().splitlines())
+        assert initial["password"] in self.process.output()      # the banner printed it once
+        token = self.api.login("admin", initial["password"])
+        self.admin_password = "e2e first-login passphrase"
+        changed = self.api.as_token(token)("POST", "/api/v1/auth/password", json={
+            "current_password": initial["password"], "new_password": self.admin_password})
+        assert changed.status_code == 204, changed.text
+        self.api.http.headers["Authorization"] = f"Bearer {token}"
 
     def stop(self):
         self.process.stop()

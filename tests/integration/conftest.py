@@ -2,12 +2,16 @@
 PostgreSQL database and a fresh RabbitMQ vhost."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+
 import pytest
 import requests
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.support import CertplaneProcess, free_port, pg_database, rabbit_vhost
+from tests.support import CERTPLANE, CertplaneProcess, free_port, pg_database, rabbit_vhost
 
 
 class Cluster:
@@ -27,6 +31,11 @@ class Cluster:
                                              {**common, "CERTPLANE_HEALTH_PORT": str(self.orgs_health[1])}, log_dir)
         self.gateway = CertplaneProcess("gateway", ["run", "gateway"],
                                         {**common, "CERTPLANE_HTTP_PORT": str(self.http_port)}, log_dir)
+        self.identity_health = free_port()
+        self.identity = CertplaneProcess("identity", ["run", "identity"],
+                                         {**common, "CERTPLANE_HEALTH_PORT": str(self.identity_health)}, log_dir)
+        self.env = {**os.environ, **common}
+        self.token = None
         self.engine = sa.create_engine(database_url)
 
     def start_orgs(self, replica: bool = False):
@@ -36,11 +45,30 @@ class Cluster:
     def start_gateway(self):
         self.gateway.start().wait_ready(f"{self.base_url}/readyz")
 
+    def start_identity(self):
+        self.identity.start().wait_ready(f"http://127.0.0.1:{self.identity_health}/readyz")
+
+    def first_admin(self):
+        """`certplane admin create` (the operator's way in distributed mode), then log in and change the password."""
+        created = subprocess.run([CERTPLANE, "admin", "create", "--username", "operator", "--email", "op@example.com",
+                                  "--forename", "Op", "--surname", "Erator"], env=self.env, capture_output=True,
+                                 text=True, timeout=60)
+        assert created.returncode == 0, created.stderr
+        password = json.loads(created.stdout)["password"]
+        login = requests.post(f"{self.base_url}/api/v1/auth/login", timeout=30,
+                              json={"username": "operator", "password": password})
+        assert login.status_code == 200, login.text
+        self.token = login.json()["token"]
+        changed = self.http("POST", "/api/v1/auth/password", json={"current_password": password,
+                                                                    "new_password": "distributed passphrase 1"})
+        assert changed.status_code == 204, changed.text
+
     def rpc(self):
         return ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=15)
 
     def http(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.base_url + path, timeout=30, **kwargs)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return requests.request(method, self.base_url + path, timeout=30, headers=headers, **kwargs)
 
     def listed_names(self) -> set[str]:
         items = self.http("GET", "/api/v1/organizations", params={"size": 200}).json()["items"]
@@ -59,7 +87,7 @@ class Cluster:
             return conn.execute(sa.text("SELECT coalesce(max(position), 0) FROM orgs.events")).scalar()
 
     def stop_all(self):
-        for process in (self.gateway, self.orgs_replica, self.orgs):
+        for process in (self.gateway, self.identity, self.orgs_replica, self.orgs):
             process.stop()
         self.engine.dispose()
 
@@ -70,7 +98,9 @@ def cluster(tmp_path_factory):
         cluster = Cluster(amqp_uri, vhost, database_url, tmp_path_factory.mktemp("logs"))
         try:
             cluster.start_orgs()
+            cluster.start_identity()
             cluster.start_gateway()
+            cluster.first_admin()
             yield cluster
         finally:
             cluster.stop_all()

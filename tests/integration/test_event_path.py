@@ -161,4 +161,5 @@ def test_the_http_flow_in_distributed_mode(cluster):
     listed = cluster.http("GET", "/api/v1/organizations", params={"name": "Distributed Co"}).json()
     assert listed["items"][0]["department_count"] == 1
     ready = cluster.http("GET", "/readyz").json()
-    assert ready["checks"] == {"broker": "ok", "database:gateway": "ok", "directory:orgs": "ok"}
+    assert ready["checks"] == {"broker": "ok", "database:gateway": "ok", "directory:orgs": "ok",
+                               "principals:identity": "ok"}

@@ -1,0 +1,145 @@
+"""Who may see and do what (DESIGN §1, §6): roles, privileges, the principal, and the pure rules of scope.
+
+This is shared code on purpose: the gateway decides visibility (404) and rights (403) on every request with these
+rules, and the identity service applies the same rules when an administrator creates, edits or deletes another,
+so the two can never disagree. Pure functions only; department → organization facts come in as arguments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+CERT_TYPES = ("ssl", "client", "code_signing", "device")
+MRAO, RAO, DRAO = "MRAO", "RAO", "DRAO"
+ROLES = (MRAO, RAO, DRAO)
+LEVEL = {MRAO: 3, RAO: 2, DRAO: 1}
+
+PRIVILEGES = (
+    "create_peer_admins", "edit_peer_admins", "delete_peer_admins",
+    "domain_validation_without_dual_approval", "allow_dcv", "ssl_details_changing", "ssl_auto_approve",
+    "ws_api_only", "approve_domain_delegation", "ms_ad_discovery", "download_keys",
+)
+PERSON_CERT_TYPES = frozenset({"client", "code_signing"})   # persons are end users of these certificate types
+
+DeptOrg = Callable[[str], str | None]   # department id -> its organization id (None: unknown department)
+
+
+@dataclass(frozen=True)
+class Role:
+    role: str                                        # MRAO | RAO | DRAO
+    cert_type: str | None = None                     # RAO and DRAO: one of CERT_TYPES
+    organization_ids: frozenset[str] = frozenset()   # RAO
+    department_ids: frozenset[str] = frozenset()     # DRAO
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "cert_type": self.cert_type,
+                "organization_ids": sorted(self.organization_ids), "department_ids": sorted(self.department_ids)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Role":
+        return cls(data["role"], data.get("cert_type"), frozenset(data.get("organization_ids") or ()),
+                   frozenset(data.get("department_ids") or ()))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated administrator as the rules see them."""
+
+    admin_id: str
+    username: str
+    roles: tuple[Role, ...] = ()
+    privileges: frozenset[str] = frozenset()
+    status: str = "active"
+    must_change_password: bool = False
+    via: str = "session"                                 # session | api_key
+    credential_id: str | None = None                     # the session or API key used
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def is_mrao(self) -> bool:
+        return any(r.role == MRAO for r in self.roles)
+
+    @property
+    def level(self) -> int:
+        return max((LEVEL[r.role] for r in self.roles), default=0)
+
+    def has_privilege(self, name: str) -> bool:
+        return self.is_mrao or name in self.privileges
+
+    def organizations(self, types: Iterable[str] | None = None) -> set[str]:
+        """Organizations this admin holds an RAO role for (of the given certificate types, else any)."""
+        wanted = set(types) if types is not None else None
+        return {o for r in self.roles if r.role == RAO and (wanted is None or r.cert_type in wanted)
+                for o in r.organization_ids}
+
+    def departments(self, types: Iterable[str] | None = None) -> set[str]:
+        wanted = set(types) if types is not None else None
+        return {d for r in self.roles if r.role == DRAO and (wanted is None or r.cert_type in wanted)
+                for d in r.department_ids}
+
+
+# ---- visibility: what a principal may see --------------------------------------------------------------------
+
+def sees_organization(p: Principal, organization_id: str, dept_org: DeptOrg) -> bool:
+    """MRAO: all. RAO: its organizations. DRAO: the organizations its departments belong to."""
+    if p.is_mrao or organization_id in p.organizations():
+        return True
+    return any(dept_org(d) == organization_id for d in p.departments())
+
+
+def sees_department(p: Principal, organization_id: str, department_id: str) -> bool:
+    return p.is_mrao or organization_id in p.organizations() or department_id in p.departments()
+
+
+def sees_person(p: Principal, organization_id: str, department_id: str | None) -> bool:
+    """Persons are client / code-signing end users: only roles of those types see them."""
+    if p.is_mrao or organization_id in p.organizations(PERSON_CERT_TYPES):
+        return True
+    return department_id is not None and department_id in p.departments(PERSON_CERT_TYPES)
+
+
+def covers(actor: Principal, role: Role, dept_org: DeptOrg) -> bool:
+    """Could `actor` hold `role` itself? Nobody grants a role or scope they do not hold."""
+    if actor.is_mrao:
+        return True
+    if role.role == MRAO:
+        return False
+    mine = actor.organizations([role.cert_type])
+    if role.role == RAO:
+        return bool(role.organization_ids) and role.organization_ids <= mine
+    return bool(role.department_ids) and all(
+        d in actor.departments([role.cert_type]) or dept_org(d) in mine for d in role.department_ids)
+
+
+def sees_admin(actor: Principal, target_roles: Iterable[Role], target_id: str, dept_org: DeptOrg) -> bool:
+    """MRAO: everyone. Others: themselves, and admins whose every role lies inside their own scope."""
+    target_roles = tuple(target_roles)
+    if actor.is_mrao or actor.admin_id == target_id:
+        return True
+    return bool(target_roles) and all(covers(actor, r, dept_org) for r in target_roles)
+
+
+def admin_level(roles: Iterable[Role]) -> int:
+    return max((LEVEL[r.role] for r in roles), default=0)
+
+
+def missing_to_manage(actor: Principal, action: str, target_roles: Iterable[Role], dept_org: DeptOrg) -> str | None:
+    """Why `actor` may not create/edit/delete (`action`) an admin holding `target_roles`, or None if it may.
+
+    Below one's own level needs nothing more; the same level needs the matching peer privilege (an MRAO has all
+    privileges); above is never allowed; and every role must lie inside the actor's scope."""
+    target_roles = tuple(target_roles)
+    for role in target_roles:
+        if not covers(actor, role, dept_org):
+            return f"scope: {role.role} {role.cert_type or ''} outside your own roles".replace("  ", " ")
+    level = admin_level(target_roles)
+    if level > actor.level:
+        return f"role {target_roles and max(target_roles, key=lambda r: LEVEL[r.role]).role} above your own"
+    if level == actor.level and not actor.has_privilege(f"{action}_peer_admins"):
+        return f"privilege {action}_peer_admins"
+    return None
+
+
+def missing_privileges(actor: Principal, privileges: Iterable[str]) -> set[str]:
+    """Privileges `actor` would grant without holding them."""
+    return set() if actor.is_mrao else set(privileges) - set(actor.privileges)

@@ -1,0 +1,151 @@
+"""What every group of routes uses: who is asking and what they may see, request parsing, idempotent POSTs, and
+calls to services that keep the gateway's read models current (read your own writes)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import structlog
+from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.wrappers import Request, Response
+
+from contracts.access import Principal
+from contracts.errors import DomainError, Forbidden, InvalidRequest
+from gateway.auth import authenticate
+from gateway.scope import Scope
+from services.runtime.nameko_glue import rpc_call
+
+READ_EVENTS_TIMEOUT = 3.0   # one page of read_events; a reply lost at start-up then costs 3 s, not rpc_timeout
+
+
+def json_response(status: int, body, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+def parse_query(request: Request, schema) -> dict:
+    repeated = [k for k in request.args if len(request.args.getlist(k)) > 1]
+    if repeated:
+        raise InvalidRequest("each query parameter may appear once", {k: ["repeated"] for k in repeated})
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as exc:
+        raise InvalidRequest("the query has invalid parameters", exc.messages_dict) from None
+
+
+def read_body(request: Request, limit: int, mimetypes: tuple[str, ...]) -> bytes:
+    if request.mimetype not in mimetypes:
+        raise UnsupportedMediaType(f"send the body as {' or '.join(mimetypes)}")
+    # werkzeug reads nothing of a chunked body (no Content-Length); eventlet's wsgi.input decodes chunks itself
+    stream = request.stream if request.content_length is not None else request.environ["wsgi.input"]
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge(f"the request body is over the limit of {limit} bytes")
+    return raw
+
+
+def parse_body(request: Request, schema, limit: int) -> tuple[bytes, dict]:
+    """The JSON object of a request body, checked against `schema`: (raw bytes, the object as sent)."""
+    raw = read_body(request, limit, ("application/json",))
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}", {"body": ["malformed JSON"]},
+                             code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
+    try:
+        schema.load(data)
+    except ValidationError as exc:
+        raise InvalidRequest("the request has invalid fields", exc.messages_dict) from None
+    return raw, data
+
+
+class GatewayBase:
+    """Helpers of GatewayService (which declares the dependencies they use)."""
+
+    # ---- who is asking -------------------------------------------------------------------------------------
+    def _begin(self, request: Request, *, password_change_allowed: bool = False) -> Scope:
+        """Authenticate, record the actor for logs, RPCs and events, and return the caller's scope.
+        An admin who must change their password may only do that (403 otherwise)."""
+        principal = authenticate(request, self)
+        actor = f"admin:{principal.admin_id}"
+        self.context.actor = actor
+        structlog.contextvars.bind_contextvars(actor=actor, via=principal.via)
+        if principal.must_change_password and not password_change_allowed:
+            raise Forbidden("change your password first (POST /api/v1/auth/password)",
+                            {"missing": "password change"}, code="password_change_required")
+        return Scope(principal, self._directory_read(
+            lambda d, c: d.department_organizations(c, principal.departments())))
+
+    def lookup_session(self, token_sha256: str):
+        return self._principals_read(lambda p, c: p.by_session(c, token_sha256))
+
+    def lookup_api_key(self, key_sha256: str):
+        row = self._principals_read(lambda p, c: p.by_api_key(c, key_sha256))
+        if row is not None:
+            self.api_key_usage.touch(row["key_id"], datetime.now(timezone.utc))
+        return row
+
+    # ---- read models ---------------------------------------------------------------------------------------
+    def _directory_read(self, query):
+        with self.orgs_directory.db.engine.connect() as conn:
+            return query(self.orgs_directory.projection, conn)
+
+    def _principals_read(self, query):
+        with self.principals.db.engine.connect() as conn:
+            return query(self.principals.projection, conn)
+
+    def _dept_org_of(self, department_ids) -> callable:
+        found = self._directory_read(lambda d, c: d.department_organizations(c, department_ids))
+        return found.get
+
+    # ---- calling services ----------------------------------------------------------------------------------
+    def _read_orgs_events(self, after: int, limit: int) -> list[dict]:
+        return rpc_call(self.orgs_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
+
+    def _read_identity_events(self, after: int, limit: int) -> list[dict]:
+        return rpc_call(self.identity_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
+
+    def _call(self, proxy, method: str, *args, **kwargs):
+        return rpc_call(getattr(proxy, method), *args, timeout=self.context.settings.rpc_timeout, **kwargs)
+
+    def _apply(self, follower, read_events, result: dict) -> dict:
+        """Read your own writes: the command's answer carries its events; apply them (the push arrives later as
+        a duplicate), and pull if the follower was behind the command's position."""
+        for message in result["events"]:
+            follower.receive(message, read_events)
+        follower.wait_for(result["position"], read_events)
+        return result
+
+    def _orgs(self, method: str, *args) -> dict:
+        return self._apply(self.orgs_directory, self._read_orgs_events, self._call(self.orgs_rpc, method, *args))
+
+    def _identity(self, method: str, *args, **kwargs) -> dict:
+        return self._apply(self.principals, self._read_identity_events,
+                           self._call(self.identity_rpc, method, *args, **kwargs))
+
+    @property
+    def _orgs_position(self) -> int:
+        """How far the gateway has seen orgs: identity waits until it has seen as much (a role or person may
+        name an organization created a moment ago)."""
+        return self.orgs_directory.position()
+
+    # ---- idempotent POST -----------------------------------------------------------------------------------
+    def _idempotent(self, request: Request, principal: Principal, raw: bytes, run) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return run(None)
+        claim = self.idempotency.claim(f"admin:{principal.admin_id}", request.method, request.path, key, raw)
+        if claim.replay is not None:
+            stored = claim.replay
+            return Response(stored["body"], status=stored["status"], mimetype="application/json",
+                            headers={**stored["headers"], "Idempotent-Replayed": "true"})
+        try:
+            response = run(claim.derived_id)
+        except DomainError:
+            self.idempotency.release(claim)
+            raise
+        headers = {k: v for k, v in response.headers.items() if k == "Location"}
+        self.idempotency.complete(claim, response.status_code, headers, response.get_data(as_text=True))
+        return response
