@@ -38,10 +38,11 @@ class Api:
 
 
 class Embedded:
-    def __init__(self, var_dir, log_dir):
+    def __init__(self, var_dir, log_dir, **extra_env):
         self.port = free_port()
         self.env = {"CERTPLANE_VAR_DIR": str(var_dir), "CERTPLANE_HTTP_PORT": str(self.port),
-                    "CERTPLANE_MAX_BODY_BYTES": "65536", "AMQP_URI": "", "CERTPLANE_DATABASE_URL": ""}
+                    "CERTPLANE_MAX_BODY_BYTES": "65536", "AMQP_URI": "", "CERTPLANE_DATABASE_URL": "",
+                    **extra_env}
         self.var_dir = var_dir
         self.process = CertplaneProcess("embedded", ["run"], self.env, log_dir)
         self.api = Api(f"http://127.0.0.1:{self.port}")
@@ -66,6 +67,32 @@ class Embedded:
 
     def stop(self):
         self.process.stop()
+
+    def admin(self, username: str, roles: list[dict], privileges: list[str] = (), creator: Api | None = None,
+              **profile) -> tuple[dict, Api]:
+        """An administrator created through the API (by the initial MRAO unless `creator` is given), logged in
+        with its first-login password change done: (its record, an Api acting as it). An API-only admin
+        (privilege ws_api_only) gets an API key instead of a session."""
+        creator = creator or self.api
+        body = {"username": username, "email": f"{username}@example.com", "forename": username.title(),
+                "surname": "Tester", "roles": roles, "privileges": list(privileges), **profile}
+        api_only = "ws_api_only" in privileges
+        if not api_only:
+            body["password"] = f"first {username} password"
+        created = creator("POST", "/api/v1/admins", json=body)
+        assert created.status_code == 201, created.text
+        record = created.json()
+        if record["status"] != "active":
+            return record, self.api.as_token(None)
+        if api_only:
+            issued = self.api("POST", f"/api/v1/admins/{record['admin_id']}/api-keys", json={"name": "tests"})
+            assert issued.status_code == 201, issued.text
+            return record, self.api.as_token(issued.json()["key"])
+        token = self.api.login(username, body["password"])
+        changed = self.api.as_token(token)("POST", "/api/v1/auth/password", json={
+            "current_password": body["password"], "new_password": f"second {username} password"})
+        assert changed.status_code == 204, changed.text
+        return record, self.api.as_token(token)
 
     def cli(self, *args) -> subprocess.CompletedProcess:
         import os
