@@ -178,11 +178,25 @@ def organization(mode: str, run: str, n: int) -> dict:
             "country": "DE"}
 
 
-def measure(base_url: str, mode: str, clients: int, total: int, warmup: int, max_failures: int = 10) -> dict:
+def log_in(base_url: str, username: str, password: str) -> str:
+    """A session token for the first administrator, past the first-login password change."""
+    token = requests.post(f"{base_url}/api/v1/auth/login", json={"username": username, "password": password},
+                          timeout=60).json()["token"]
+    changed = requests.post(f"{base_url}/api/v1/auth/password", headers={"Authorization": f"Bearer {token}"},
+                            json={"current_password": password, "new_password": "load-test passphrase 2026"}, timeout=60)
+    if changed.status_code != 204:
+        raise RuntimeError(f"password change failed: {changed.status_code} {changed.text[:300]}")
+    return token
+
+
+def measure(base_url: str, token: str, mode: str, clients: int, total: int, warmup: int,
+            max_failures: int = 10) -> dict:
     url = f"{base_url}/api/v1/organizations"
     run = secrets.token_hex(3)
+    auth = {"Authorization": f"Bearer {token}"}
     # warm-up: not counted (connections, prepared plans, first RPC reply queue ...)
     with requests.Session() as session:
+        session.headers.update(auth)
         for n in range(warmup):
             session.post(url, json=organization(mode, run + "w", n), timeout=60)
     counter = iter(range(total))
@@ -193,6 +207,7 @@ def measure(base_url: str, mode: str, clients: int, total: int, warmup: int, max
 
     def client() -> None:
         with requests.Session() as session:
+            session.headers.update(auth)
             gate.wait()
             while True:
                 with lock:
@@ -238,7 +253,7 @@ def measure(base_url: str, mode: str, clients: int, total: int, warmup: int, max
 def distributed(workdir: Path, notes: list[str], processes: list[Process]):
     tag = secrets.token_hex(4)
     with postgres_database(tag) as database_url, rabbit_vhost(tag) as amqp_uri:
-        http_port, gateway_health, orgs_health = free_port(), free_port(), free_port()
+        http_port, gateway_health, orgs_health, identity_health = free_port(), free_port(), free_port(), free_port()
         common = {"AMQP_URI": amqp_uri, "CERTPLANE_DATABASE_URL": database_url}
         orgs = Process("distributed-orgs", ["run", "orgs"],
                        {**common, "CERTPLANE_HTTP_PORT": str(free_port()), "CERTPLANE_HEALTH_PORT": str(orgs_health)},
@@ -246,18 +261,27 @@ def distributed(workdir: Path, notes: list[str], processes: list[Process]):
         gateway = Process("distributed-gateway", ["run", "gateway"],
                           {**common, "CERTPLANE_HTTP_PORT": str(http_port),
                            "CERTPLANE_HEALTH_PORT": str(gateway_health)}, workdir)
-        processes += [orgs, gateway]
+        identity = Process("distributed-identity", ["run", "identity"],
+                           {**common, "CERTPLANE_HEALTH_PORT": str(identity_health)}, workdir)
+        processes += [orgs, identity, gateway]
         try:
             orgs.start()
+            identity.start()
             gateway.start()
             t_orgs = orgs.wait_ready(f"http://127.0.0.1:{orgs_health}/readyz")
+            identity.wait_ready(f"http://127.0.0.1:{identity_health}/readyz")
             t_gateway = gateway.wait_ready(f"http://127.0.0.1:{http_port}/readyz")
+            created = subprocess.run([CERTPLANE, "admin", "create", "--username", "bench", "--email",
+                                      "bench@example.com", "--forename", "Bench", "--surname", "Mark"],
+                                     env=gateway.env, capture_output=True, text=True, timeout=120, check=True)
+            base_url = f"http://127.0.0.1:{http_port}"
+            token = log_in(base_url, "bench", json.loads(created.stdout)["password"])
             notes.append(f"distributed: database {urlsplit(database_url).path.lstrip('/')}, vhost "
                          f"{urlsplit(amqp_uri).path.lstrip('/')}; orgs ready after {t_orgs:.1f} s, gateway "
                          f"after {t_gateway:.1f} s")
-            yield f"http://127.0.0.1:{http_port}"
+            yield base_url, token
         finally:
-            for process in (gateway, orgs):
+            for process in (gateway, identity, orgs):
                 notes.append("distributed: " + process.stop())
 
 
@@ -273,7 +297,9 @@ def embedded(workdir: Path, notes: list[str], processes: list[Process]):
         process.start()
         ready = process.wait_ready(f"http://127.0.0.1:{http_port}/readyz")
         notes.append(f"embedded: SQLite under a temporary CERTPLANE_VAR_DIR; ready after {ready:.1f} s")
-        yield f"http://127.0.0.1:{http_port}"
+        initial = dict(line.split(": ", 1) for line in (var_dir / "initial-admin.txt").read_text().splitlines())
+        base_url = f"http://127.0.0.1:{http_port}"
+        yield base_url, log_in(base_url, initial["username"], initial["password"])
     finally:
         notes.append("embedded: " + process.stop())
 
@@ -306,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     results, notes, processes, failed = [], [], [], False
     try:
         for mode in modes:
-            with MODES[mode](workdir, notes, processes) as base_url:
+            with MODES[mode](workdir, notes, processes) as (base_url, token):
                 for clients in client_counts:
-                    result = measure(base_url, mode, clients, args.requests, args.warmup, args.max_failures)
+                    result = measure(base_url, token, mode, clients, args.requests, args.warmup,
+                                     args.max_failures)
                     results.append(result)
                     print(f"  {mode:<11} {clients:>3} clients: p50 {result['p50']:7.1f} ms  p99 "
                           f"{result['p99']:7.1f} ms  {result['rps']:6.1f} req/s  ({result['ok']} x 201, "

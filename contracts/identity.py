@@ -278,7 +278,7 @@ class UnknownUserLoginFailedV1(_Event):
 class SessionEndedV1(_Event):
     admin_id = fields.UUID(required=True)
     session_id = fields.UUID(required=True)
-    reason = fields.String(required=True, validate=validate.OneOf(("logout", "password_changed", "expired")))
+    reason = fields.String(required=True, validate=validate.OneOf(("logout", "password_changed", "suspended")))
 
 
 class ApiKeyCreatedV1(_Event):

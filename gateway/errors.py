@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import structlog
+from nameko.exceptions import UnknownService
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -30,8 +31,8 @@ def response_for_exception(exc: BaseException, correlation_id: str | None) -> Re
         headers.pop("Content-Type", None)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name, None, correlation_id, headers)
-    if isinstance(exc, TimeoutError):
-        log.error("upstream_timeout", error=str(exc), correlation_id=correlation_id)
+    if isinstance(exc, (TimeoutError, UnknownService)):
+        log.error("upstream_unavailable", error=str(exc), correlation_id=correlation_id)
         return error_response(503, "service_unavailable", "a service did not answer in time; try again",
                               None, correlation_id, {"Retry-After": "5"})
     log.error("unhandled_error", error=repr(exc), correlation_id=correlation_id)

@@ -265,7 +265,10 @@ def decide_change_status(state: Admin, cmd: ChangeStatus, dept_org) -> list:
         raise InvalidRequest(f"unknown status action {cmd.action!r}", {"action": ["approve|suspend|reactivate"]})
     if state.status is target:
         return []
-    return [AdminStatusChanged(cmd.admin_id, target.value, state.status.value, _actor_id(actor))]
+    events: list = [AdminStatusChanged(cmd.admin_id, target.value, state.status.value, _actor_id(actor))]
+    if target is AdminStatus.SUSPENDED:   # a reactivated admin logs in again; old tokens stay dead
+        events += [SessionEnded(cmd.admin_id, sid, "suspended") for sid in sorted(state.sessions)]
+    return events
 
 
 def decide_delete_admin(state: Admin, cmd: DeleteAdmin, dept_org) -> list:

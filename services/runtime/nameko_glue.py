@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import structlog
 from kombu import Queue
 from nameko.amqp.publish import Publisher
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
 from nameko.rpc import rpc
@@ -264,8 +265,8 @@ def catch_up(follower: Follower, read_events) -> bool:
     """The body of a CatchUpTimer method: pull what the follower missed; False if the producer did not answer."""
     try:
         applied = follower.catch_up(read_events)
-    except TimeoutError:
-        log.warning("follower_catch_up_failed", source=follower.source, reason="no answer")
+    except (TimeoutError, UnknownService) as exc:   # not started yet, or not answering: try again soon
+        log.warning("follower_catch_up_failed", source=follower.source, reason=type(exc).__name__)
         return False
     if applied:
         log.info("follower_caught_up", source=follower.source, applied=applied)
