@@ -163,3 +163,4 @@ def test_the_http_flow_in_distributed_mode(cluster):
     ready = cluster.http("GET", "/readyz").json()
     assert ready["checks"] == {"broker": "ok", "database:gateway": "ok", "directory:orgs": "ok",
                                "principals:identity": "ok"}
+
