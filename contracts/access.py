@@ -100,15 +100,7 @@ def sees_person(p: Principal, organization_id: str, department_id: str | None) -
 
 def covers(actor: Principal, role: Role, dept_org: DeptOrg) -> bool:
     """Could `actor` hold `role` itself? Nobody grants a role or scope they do not hold."""
-    if actor.is_mrao:
-        return True
-    if role.role == MRAO:
-        return False
-    mine = actor.organizations([role.cert_type])
-    if role.role == RAO:
-        return bool(role.organization_ids) and role.organization_ids <= mine
-    return bool(role.department_ids) and all(
-        d in actor.departments([role.cert_type]) or dept_org(d) in mine for d in role.department_ids)
+    return covering_level(actor, role, dept_org) > 0
 
 
 def sees_admin(actor: Principal, target_roles: Iterable[Role], target_id: str, dept_org: DeptOrg) -> bool:
@@ -119,24 +111,40 @@ def sees_admin(actor: Principal, target_roles: Iterable[Role], target_id: str, d
     return bool(target_roles) and all(covers(actor, r, dept_org) for r in target_roles)
 
 
-def admin_level(roles: Iterable[Role]) -> int:
-    return max((LEVEL[r.role] for r in roles), default=0)
+def covering_level(actor: Principal, role: Role, dept_org: DeptOrg) -> int:
+    """The level of the actor's own role that covers `role` (3 MRAO, 2 RAO, 1 DRAO), 0 if none does."""
+    if actor.is_mrao:
+        return LEVEL[MRAO]
+    if role.role == MRAO:
+        return 0
+    orgs = actor.organizations([role.cert_type])
+    if role.role == RAO:
+        return LEVEL[RAO] if role.organization_ids and role.organization_ids <= orgs else 0
+    if not role.department_ids:
+        return 0
+    if all(dept_org(d) in orgs for d in role.department_ids):
+        return LEVEL[RAO]
+    if all(d in actor.departments([role.cert_type]) or dept_org(d) in orgs for d in role.department_ids):
+        return LEVEL[DRAO]
+    return 0
 
 
 def missing_to_manage(actor: Principal, action: str, target_roles: Iterable[Role], dept_org: DeptOrg) -> str | None:
     """Why `actor` may not create/edit/delete (`action`) an admin holding `target_roles`, or None if it may.
 
-    Below one's own level needs nothing more; the same level needs the matching peer privilege (an MRAO has all
-    privileges); above is never allowed; and every role must lie inside the actor's scope."""
-    target_roles = tuple(target_roles)
+    Judged per role, against the actor's own role that covers it: below that level needs nothing more; the same
+    level (a peer) needs the matching privilege (an MRAO holds all privileges); above is never allowed; and a role
+    no role of the actor covers is outside its scope. (An RAO of one organization is only a DRAO's peer where it
+    holds just a DRAO role.)"""
     for role in target_roles:
-        if not covers(actor, role, dept_org):
-            return f"scope: {role.role} {role.cert_type or ''} outside your own roles".replace("  ", " ")
-    level = admin_level(target_roles)
-    if level > actor.level:
-        return f"role {target_roles and max(target_roles, key=lambda r: LEVEL[r.role]).role} above your own"
-    if level == actor.level and not actor.has_privilege(f"{action}_peer_admins"):
-        return f"privilege {action}_peer_admins"
+        level = covering_level(actor, role, dept_org)
+        name = f"{role.role} {role.cert_type}" if role.cert_type else role.role
+        if level == 0:
+            return f"scope: {name} outside your own roles"
+        if LEVEL[role.role] > level:
+            return f"role {name} above your own"
+        if LEVEL[role.role] == level and not actor.has_privilege(f"{action}_peer_admins"):
+            return f"privilege {action}_peer_admins"
     return None
 
 

@@ -1,12 +1,17 @@
 """The one error hierarchy every service raises and the gateway maps to HTTP.
 
 Each class is registered with nameko's `deserialize_to_instance`, so an error raised inside an RPC entrypoint is
-re-raised in the caller as the same class with the same code, message and details (nameko sends `exc.args`, which
-is why the constructor takes exactly those three JSON-safe values).
+re-raised in the caller as the same class with the same code, message and details. nameko sends `exc.args` and
+turns every non-string in them into a string (a row number 2 would arrive as "2", None as "None"), so the details
+travel in the args as JSON text and are decoded on the way back in.
 """
 from __future__ import annotations
 
+import json
+
 from nameko.exceptions import deserialize_to_instance
+
+_WIRE = "\x00json:"   # marks details that crossed RPC as JSON text
 
 
 class DomainError(Exception):
@@ -16,7 +21,9 @@ class DomainError(Exception):
     default_code = "error"
 
     def __init__(self, message: str, details: dict | list | None = None, code: str | None = None):
-        super().__init__(message, details, code or self.default_code)
+        if isinstance(details, str) and details.startswith(_WIRE):
+            details = json.loads(details[len(_WIRE):])
+        super().__init__(message, _WIRE + json.dumps(details), code or self.default_code)
 
     @property
     def message(self) -> str:
@@ -24,7 +31,7 @@ class DomainError(Exception):
 
     @property
     def details(self):
-        return self.args[1]
+        return json.loads(self.args[1][len(_WIRE):])
 
     @property
     def code(self) -> str:

@@ -39,9 +39,12 @@ class RowError:
 
 
 def parse(text: str, organization_id: str, department_named: Callable[[str], str | None],
-          emails_taken: Callable[[list[str]], set[str]]) -> tuple[list[dict], list[RowError]]:
-    """(persons' fields ready for CreatePerson, errors). Errors empty means every row is good."""
-    reader = csv.reader(io.StringIO(text))
+          emails_taken: Callable[[list[str]], set[str]],
+          department_required: bool = False) -> tuple[list[dict], list[RowError]]:
+    """(persons' fields ready for CreatePerson, errors). Errors empty means every row is good.
+    `department_required`: the importer manages persons only in some departments (a DRAO), so every row must
+    name one of them."""
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
@@ -54,7 +57,11 @@ def parse(text: str, organization_id: str, department_named: Callable[[str], str
     rows: list[tuple[int, dict]] = []
     errors: list[RowError] = []
     try:
-        for line, cells in enumerate(reader, start=2):
+        while True:
+            line = reader.line_num + 1            # where this record starts (a quoted cell may span lines)
+            cells = next(reader, None)
+            if cells is None:
+                break
             if not any(c.strip() for c in cells):
                 continue
             if len(rows) + len(errors) >= MAX_ROWS:
@@ -75,6 +82,8 @@ def parse(text: str, organization_id: str, department_named: Callable[[str], str
                 if department_id is None:
                     problems["department"] = [f"no department named {record['department']!r} in the organization"]
                 fields["department_id"] = department_id
+            elif department_required:
+                problems["department"] = ["required: you manage persons only in your departments"]
             try:
                 loaded = schema.load(fields)
             except ValidationError as exc:

@@ -265,7 +265,8 @@ class IdentityService(EventSourced):
             return found if department_ids is None or found in department_ids else None
 
         rows, errors = csv_import.parse(csv_text, organization_id, department_named, lambda emails: self.store.read(
-            lambda c: self._view.emails_taken(c, organization_id, emails)))
+            lambda c: self._view.emails_taken(c, organization_id, emails)),
+            department_required=department_ids is not None)
         if errors:
             raise InvalidRequest(f"{len(errors)} row(s) are wrong; nothing was imported",
                                  {"rows": [e.to_dict() for e in errors]}, code="csv_rows_invalid")

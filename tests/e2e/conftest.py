@@ -1,4 +1,5 @@
 """End-to-end: Certplane as `make run` starts it (embedded mode, its own var/ directory), driven over HTTP."""
+import secrets
 import subprocess
 
 import pytest
@@ -78,7 +79,7 @@ class Embedded:
                 "surname": "Tester", "roles": roles, "privileges": list(privileges), **profile}
         api_only = "ws_api_only" in privileges
         if not api_only:
-            body["password"] = f"first {username} password"
+            body["password"] = f"initial-{secrets.token_hex(8)}"
         created = creator("POST", "/api/v1/admins", json=body)
         assert created.status_code == 201, created.text
         record = created.json()
@@ -90,7 +91,7 @@ class Embedded:
             return record, self.api.as_token(issued.json()["key"])
         token = self.api.login(username, body["password"])
         changed = self.api.as_token(token)("POST", "/api/v1/auth/password", json={
-            "current_password": body["password"], "new_password": f"second {username} password"})
+            "current_password": body["password"], "new_password": f"changed-{secrets.token_hex(8)}"})
         assert changed.status_code == 204, changed.text
         return record, self.api.as_token(token)
 

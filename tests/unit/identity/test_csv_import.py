@@ -125,6 +125,11 @@ def test_an_email_twice_in_the_file_names_both_lines():
     assert errors_by_row(errors) == {4: {"email": ["also on line 2"]}}
 
 
+def test_an_email_three_times_points_each_repeat_at_the_first_line():
+    rows, errors = parse(HEADER, "tri@example.com,A,,B,,,,", "tri@example.com,C,,D,,,,", "Tri@example.com,E,,F,,,,")
+    assert errors_by_row(errors) == {3: {"email": ["also on line 2"]}, 4: {"email": ["also on line 2"]}}
+
+
 def test_an_email_already_taken_in_the_organization_names_the_row():
     rows, errors = parse(HEADER, "new@example.com,A,,B,,,,", "Taken@Example.com,C,,D,,,,")
     assert errors_by_row(errors) == {3: {"email": ["a person with this email already exists in the organization"]}}
@@ -166,10 +171,12 @@ def test_a_file_that_is_not_csv_is_an_error_on_line_1(text):
     assert rows == [] and [e.row for e in errors] == [1]
 
 
-def test_a_broken_line_after_the_header_names_its_line():
+def test_a_bare_carriage_return_ends_a_line_as_old_mac_files_do():
     rows, errors = csv_import.parse(f"{HEADER}\nok@example.com,Ok,,P,,,,\nbad\rline,,,,,,,\n", ORG, department_named,
                                     emails_taken)
-    assert rows == [] and [e.row for e in errors] == [3] and "file" in errors[0].errors
+    assert [r["email"] for r in rows] == ["ok@example.com"]
+    assert [(e.row, sorted(e.errors)) for e in errors] == [(3, ["columns"]), (4, ["email", "first_name",
+                                                                                 "last_name"])]
 
 
 def test_a_row_after_a_multi_line_cell_is_named_by_its_line_in_the_file():

@@ -328,6 +328,16 @@ def test_suspend_and_reactivate():
     assert back == [AdminStatusChanged(TARGET, "active", "suspended", f"admin:{ACTOR}")]
 
 
+def test_suspension_ends_every_open_session_and_reactivation_opens_none():
+    state = with_sessions(SESSION_1, SESSION_2, roles=[drao("ssl", DEPT_A1)])
+    events = encoded(change_status(actor(rao("ssl", ORG_A)), "suspend", state))
+    assert events[1:] == [SessionEnded(TARGET, SESSION_1, "suspended"), SessionEnded(TARGET, SESSION_2, "suspended")]
+    suspended = domain.fold(events, state)
+    assert suspended.sessions == {}
+    assert change_status(actor(rao("ssl", ORG_A)), "reactivate", suspended) == [
+        AdminStatusChanged(TARGET, "active", "suspended", f"admin:{ACTOR}")]
+
+
 def test_nobody_suspends_themselves():
     with pytest.raises(Forbidden):
         change_status(actor(MRAO_ROLE, admin_id=TARGET), "suspend", admin_state(created(roles=[MRAO_ROLE])))
