@@ -26,7 +26,8 @@ class OrganizationRoutes:
             c, offset=query["position"], limit=query["size"], name=query.get("name"),
             name_contains=query.get("q"), country=query.get("country"),
             validation_status=query.get("validation_status"), within=scope.organizations))
-        body = views.page([views.organization_summary(r) for r in rows], total, query["position"], query["size"])
+        items = [views.organization_summary(r, scope.departments_of(r["organization_id"])) for r in rows]
+        body = views.page(items, total, query["position"], query["size"])
         return json_response(200, body, {"X-Total-Count": str(total)})
 
     @api("HEAD", "/api/v1/organizations", doc=Operation(

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 
-def organization_summary(row: dict) -> dict:
+def organization_summary(row: dict, visible_departments: set[str] | None = None) -> dict:
+    """`visible_departments`: the caller sees only these of the organization's departments (a DRAO), so the
+    count is theirs — counts never include what the caller cannot see."""
+    count = row["department_count"] if visible_departments is None else len(visible_departments)
     return {"organization_id": row["organization_id"], "name": row["name"], "city": row["city"],
             "state": row["state"], "country": row["country"], "validation_status": row["validation_status"],
-            "department_count": row["department_count"]}
+            "department_count": count}
 
 
 def department(record: dict, organization_name: str | None) -> dict:

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Callable
 
-from contracts.access import MRAO, Principal, Role, missing_privileges, missing_to_manage
+from contracts.access import (LEVEL, MRAO, Principal, Role, covering_level, missing_privileges,
+                             missing_to_manage)
 from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from contracts.identity import PERSON_IDENTITY_FIELDS, PROFILE_FIELDS
 from services.identity.commands import (ChangeAccess, ChangeStatus, CreateAdmin, CreateApiKey, CreatePerson,
@@ -74,6 +75,7 @@ class Admin:
     privileges: frozenset[str] = frozenset()
     status: AdminStatus = AdminStatus.ACTIVE
     created_by: str | None = None
+    pending_by: str | None = None            # whose action made the admin wait for approval
     credential_id: str | None = None
     must_change_password: bool = False
     consecutive_failures: int = 0
@@ -109,13 +111,15 @@ def evolve(state, event):
                          profile={f: getattr(event, f) for f in PROFILE_FIELDS}, roles=_roles(event.roles),
                          privileges=frozenset(event.privileges), status=AdminStatus(event.status),
                          created_by=event.created_by, credential_id=event.credential_id,
+                         pending_by=event.created_by if event.status == AdminStatus.PENDING_APPROVAL else None,
                          must_change_password=event.must_change_password)
         case AdminUpdated():
             return replace(state, profile={f: getattr(event, f) for f in PROFILE_FIELDS})
         case AdminAccessChanged():
             return replace(state, roles=_roles(event.roles), privileges=frozenset(event.privileges))
         case AdminStatusChanged():
-            return replace(state, status=AdminStatus(event.status))
+            pending_by = event.changed_by if event.status == AdminStatus.PENDING_APPROVAL else None
+            return replace(state, status=AdminStatus(event.status), pending_by=pending_by)
         case AdminDeleted():
             return replace(state, deleted=True, sessions={})
         case AdminPasswordSet():
@@ -191,10 +195,10 @@ def _may_grant(actor: Principal, privileges) -> None:
 def decide_create_admin(state: Admin, cmd: CreateAdmin, organization_exists, dept_org) -> list:
     if state.created:
         raise Conflict(f"admin {cmd.admin_id} already exists", {"admin_id": cmd.admin_id})
-    _check_scope_exists(cmd.roles, organization_exists, dept_org)
-    if cmd.actor is not None:
+    if cmd.actor is not None:   # scope first: an unknown and an out-of-scope organization look the same
         _may_manage(cmd.actor, "create", cmd.roles, dept_org)
         _may_grant(cmd.actor, cmd.privileges)
+    _check_scope_exists(cmd.roles, organization_exists, dept_org)
     api_only = WS_API_ONLY in cmd.privileges
     if api_only and cmd.credential_id:
         raise InvalidRequest("a ws_api_only admin has no password: it authenticates with API keys",
@@ -227,18 +231,26 @@ def _last_mrao_guard(state: Admin, others: int, losing_mrao: bool) -> None:
 
 def decide_change_access(state: Admin, cmd: ChangeAccess, organization_exists, dept_org) -> list:
     _existing(state, cmd.admin_id)
-    _check_scope_exists(cmd.roles, organization_exists, dept_org)
     if cmd.actor.admin_id == cmd.admin_id and not cmd.actor.is_mrao:
         raise Forbidden("you cannot change your own roles or privileges", {"missing": "role MRAO"})
     if cmd.actor.admin_id != cmd.admin_id:
         _may_manage(cmd.actor, "edit", state.roles, dept_org)     # the admin as it is ...
     _may_manage(cmd.actor, "edit", cmd.roles, dept_org)           # ... and as it would be
     _may_grant(cmd.actor, cmd.privileges - state.privileges)
+    _check_scope_exists(cmd.roles, organization_exists, dept_org)
     _last_mrao_guard(state, cmd.other_active_mraos, losing_mrao=not any(r.role == MRAO for r in cmd.roles))
     if set(cmd.roles) == set(state.roles) and cmd.privileges == state.privileges:
         return []
-    return [AdminAccessChanged(cmd.admin_id, [r.to_dict() for r in cmd.roles], sorted(cmd.privileges),
-                               _actor_id(cmd.actor))]
+    events: list = [AdminAccessChanged(cmd.admin_id, [r.to_dict() for r in cmd.roles], sorted(cmd.privileges),
+                                       _actor_id(cmd.actor))]
+    had = state.principal()
+    gains = any(covering_level(had, role, dept_org) < LEVEL[role.role] for role in cmd.roles)
+    if gains and not cmd.actor.is_mrao and state.status is AdminStatus.ACTIVE:
+        # A role granted by an RAO or DRAO waits for an MRAO, as an admin they create does.
+        events.append(AdminStatusChanged(cmd.admin_id, AdminStatus.PENDING_APPROVAL.value, state.status.value,
+                                         _actor_id(cmd.actor)))
+        events += [SessionEnded(cmd.admin_id, sid, "suspended") for sid in sorted(state.sessions)]
+    return events
 
 
 def decide_change_status(state: Admin, cmd: ChangeStatus, dept_org) -> list:
@@ -249,8 +261,8 @@ def decide_change_status(state: Admin, cmd: ChangeStatus, dept_org) -> list:
             return []
         if not actor.is_mrao:
             raise Forbidden("only an MRAO approves an admin created by an RAO or DRAO", {"missing": "role MRAO"})
-        if state.created_by == _actor_id(actor):
-            raise Forbidden("nobody approves an admin they created themselves", {"missing": "another MRAO"})
+        if state.pending_by == _actor_id(actor):
+            raise Forbidden("nobody approves what they asked for themselves", {"missing": "another MRAO"})
         target = AdminStatus.ACTIVE
     elif cmd.action in ("suspend", "reactivate"):
         if actor.admin_id == cmd.admin_id:

@@ -168,8 +168,8 @@ def build_world(embedded: Embedded) -> World:
 def make_admin(embedded: Embedded, username: str, roles: list[dict], privileges=(), creator: Api | None = None,
                password: str = "initial secret phrase") -> tuple[dict, Api]:
     """Like conftest's Embedded.admin — (record, an Api acting as the admin, first-login change done; an API key
-    for an API-only admin) — but with passwords the policy accepts: Embedded.admin's initial password contains
-    the username, which the policy refuses (400 weak_password)."""
+    for an API-only admin) — but with known passwords (`password`, then SECOND_PASSWORD), which the
+    authentication tests log in with."""
     creator = creator or embedded.api
     api_only = "ws_api_only" in privileges
     created = creator("POST", ADMINS, json=admin_body(username, roles, privileges,

@@ -55,6 +55,7 @@ def actor(*roles, privileges=(), admin_id=ACTOR):
 
 OPERATOR = None
 ROOT = actor(MRAO_ROLE)
+ROOT_OTHER = actor(MRAO_ROLE, admin_id="ad000000-0000-4000-8000-0000000000dd")
 
 
 def admin_state(*events):
@@ -256,6 +257,26 @@ def test_an_rao_cannot_widen_an_admin_beyond_its_own_scope(roles):
     by = actor(rao("ssl", ORG_A), privileges=["edit_peer_admins"])
     with pytest.raises(Forbidden):
         change_access(by, roles, state=admin_state(created(roles=[drao("ssl", DEPT_A1)])))
+
+
+def test_a_role_an_rao_grants_waits_for_an_mrao_like_an_admin_it_creates():
+    by = actor(rao("ssl", ORG_A), privileges=["edit_peer_admins"])
+    state = admin_state(created(roles=[drao("ssl", DEPT_A1)]),
+                        AdminLoggedIn(TARGET, SESSION_1, TOKEN_SHA, "2026-11-28T00:00:00+00:00", None))
+    events = encoded(change_access(by, [rao("ssl", ORG_A)], state=state))
+    assert [type(e).__name__ for e in events] == ["AdminAccessChanged", "AdminStatusChanged", "SessionEnded"]
+    assert events[1].status == "pending_approval"
+    after = admin_state(created(roles=[drao("ssl", DEPT_A1)]), *events)
+    with pytest.raises(Forbidden):   # the RAO that asked for it cannot approve it (nor could any non-MRAO)
+        change_status(actor(MRAO_ROLE, admin_id=ACTOR), "approve", after)
+    assert change_status(ROOT_OTHER, "approve", after)[0].status == "active"
+
+
+def test_narrowing_by_an_rao_needs_no_approval():
+    by = actor(rao("ssl", ORG_A))
+    events = change_access(by, [drao("ssl", DEPT_A2)], state=admin_state(created(roles=[drao("ssl", DEPT_A1,
+                                                                                             DEPT_A2)])))
+    assert [type(e).__name__ for e in events] == ["AdminAccessChanged"]
 
 
 def test_an_rao_cannot_lift_a_drao_to_its_own_level_without_the_edit_privilege():
