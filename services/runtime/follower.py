@@ -122,14 +122,16 @@ class Follower:
             expected += 1
         try:
             with self.db.writer() as conn, conn.begin():
-                for envelope in envelopes:
-                    self.projection.apply(conn, envelope)
+                # Claim the range first: the tracking row's lock makes a replica applying the same events wait
+                # here and then find the position moved (and roll back), instead of colliding in the read model.
                 advanced = conn.execute(self.tracking.update()
                                         .where(self.tracking.c.source == self.source,
                                                self.tracking.c.position == seen)
                                         .values(position=envelopes[-1].position)).rowcount
                 if advanced != 1:
                     raise _Stale()
+                for envelope in envelopes:
+                    self.projection.apply(conn, envelope)
         except _Stale:
             return False  # rolled back: someone else applied these first
         return True

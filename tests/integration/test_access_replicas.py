@@ -28,8 +28,10 @@ def test_a_logout_or_suspension_holds_at_once_on_every_gateway_replica(cluster, 
         refused = requests.get(f"{other}/api/v1/organizations", headers=bearer, timeout=30)
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
 
-        token = requests.post(f"{other}/api/v1/auth/login", timeout=30, json={
-            "username": "replica-user", "password": "second replica secret"}).json()["token"]
+        again = requests.post(f"{other}/api/v1/auth/login", timeout=30, json={
+            "username": "replica-user", "password": "second replica secret"})
+        assert again.status_code == 200, again.text
+        token = again.json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
         assert requests.get(f"{cluster.base_url}/api/v1/auth/me", headers=bearer, timeout=30).status_code == 200
         admin_id = created.json()["admin_id"]
