@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -43,6 +43,10 @@ bench-store: $(VENV)/.bench-installed
 ## bench-http: POST /api/v1/organizations p50/p99 at 1 and 20 clients, distributed mode
 bench-http: $(VENV)/.bench-installed
 	$(BIN)/python bench/http_latency.py
+
+## bench-auth: GET /api/v1/organizations req/s authenticated (session, API key, RAO) vs authentication bypassed, embedded mode
+bench-auth: $(VENV)/.bench-installed
+	$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -151,3 +151,64 @@ def missing_to_manage(actor: Principal, action: str, target_roles: Iterable[Role
 def missing_privileges(actor: Principal, privileges: Iterable[str]) -> set[str]:
     """Privileges `actor` would grant without holding them."""
     return set() if actor.is_mrao else set(privileges) - set(actor.privileges)
+
+
+# ---- domains and their delegations (DESIGN §1: delegation made by an MRAO is approved, others wait) ---------
+
+def sees_domain(p: Principal, delegations: Iterable[dict]) -> bool:
+    """MRAO: every domain. Others: a domain with a delegation (of any status) of one of their certificate types
+    to one of their organizations (a department delegation counts for the organization's RAO) or departments."""
+    if p.is_mrao:
+        return True
+    for d in delegations:
+        for cert_type in d["cert_types"]:
+            if d["organization_id"] in p.organizations([cert_type]):
+                return True
+            if d.get("department_id") and d["department_id"] in p.departments([cert_type]):
+                return True
+    return False
+
+
+def domain_scope(p: Principal) -> dict:
+    """What the domains service needs to list only the domains `p` sees (the same rule as sees_domain)."""
+    if p.is_mrao:
+        return {"all": True}
+    types = ("ssl", "client", "code_signing")
+    return {"organizations": {t: sorted(p.organizations([t])) for t in types},
+            "departments": {t: sorted(p.departments([t])) for t in types}}
+
+
+def missing_to_delegate(p: Principal, organization_id: str, department_id: str | None,
+                        cert_types: Iterable[str]) -> str | None:
+    """Why `p` may not delegate (or remove a delegation of) a domain to this organization or department for these
+    types, or None. MRAO: anything. RAO: its organizations (and their departments) for the types it holds.
+    DRAO: its departments for the types it holds. Nobody delegates what they do not hold."""
+    if p.is_mrao:
+        return None
+    for cert_type in cert_types:
+        if organization_id in p.organizations([cert_type]):
+            continue
+        if department_id is not None and department_id in p.departments([cert_type]):
+            continue
+        where = f"department {department_id}" if department_id else f"organization {organization_id}"
+        return f"role RAO or DRAO {cert_type} for {where}"
+    return None
+
+
+def delegation_approved_at_once(p: Principal) -> bool:
+    """Made by an MRAO, or by an admin with "domain validation without dual approval": approved when made."""
+    return p.has_privilege("domain_validation_without_dual_approval")
+
+
+def missing_to_decide_delegation(p: Principal, delegation: dict) -> str | None:
+    """Why `p` may not approve or reject this delegation, or None: an MRAO, or an RAO of its organization with
+    the "approve domain delegation" privilege — never the admin who requested it."""
+    if p.admin_id == delegation["requested_by"]:
+        return "another administrator (the requester cannot decide their own delegation)"
+    if p.is_mrao:
+        return None
+    if delegation["organization_id"] not in p.organizations():
+        return "role MRAO, or RAO of the delegation's organization"
+    if "approve_domain_delegation" not in p.privileges:
+        return "privilege approve_domain_delegation"
+    return None

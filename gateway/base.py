@@ -79,13 +79,19 @@ class GatewayBase:
             lambda d, c: d.department_organizations(c, principal.departments())))
 
     def lookup_session(self, token_sha256: str):
-        return self._principals_read(lambda p, c: p.by_session(c, token_sha256))
+        return self._principal_row("session", token_sha256, lambda p, c: p.by_session(c, token_sha256))
 
     def lookup_api_key(self, key_sha256: str):
-        row = self._principals_read(lambda p, c: p.by_api_key(c, key_sha256))
+        row = self._principal_row("api_key", key_sha256, lambda p, c: p.by_api_key(c, key_sha256))
         if row is not None:
             self.api_key_usage.touch(row["key_id"], datetime.now(timezone.utc))
         return row
+
+    def _principal_row(self, kind: str, token_sha256: str, query):
+        """The directory row of a token, through the process's PrincipalCache (principals.py)."""
+        follower = self.principals
+        return follower.projection.cache.lookup((kind, token_sha256), follower.position_now(),
+                                                lambda: self._principals_read(query))
 
     # ---- read models ---------------------------------------------------------------------------------------
     def _directory_read(self, query):

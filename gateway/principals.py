@@ -9,10 +9,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from services.runtime.events import Envelope
+from services.runtime.position_cache import PositionCache
 
 
 class PrincipalDirectory:
     def __init__(self, metadata: sa.MetaData):
+        # the rows requests authenticated with, by (kind, token hash): see PositionCache
+        self.cache = PositionCache()
         self.admins = sa.Table(
             "principal_admins", metadata,
             sa.Column("admin_id", sa.String(36), primary_key=True),

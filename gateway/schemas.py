@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from contracts import orgs
+from contracts import domains, orgs
 
 MAX_PAGE = 200
 
@@ -143,3 +143,31 @@ class PersonListQuery(PageQuery):
 
 class ImportAnswer(Schema):
     imported = fields.Integer(required=True)
+
+
+class DomainListQuery(PageQuery):
+    q = fields.String(validate=validate.Length(min=1, max=253), metadata={"description": "part of the name"})
+    organization_id = fields.UUID(metadata={"description": "delegated (any status) to this organization"})
+    delegation_status = fields.String(validate=validate.OneOf(domains.DELEGATION_STATUSES),
+                                      metadata={"description": "has a delegation with this status"})
+    dcv_status = fields.String(validate=validate.OneOf(domains.DCV_STATUSES))
+    active = fields.Boolean()
+
+
+class Domain(domains.DomainV1):
+    pass
+
+
+class DomainList(Schema):
+    items = fields.List(fields.Nested(Domain), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class DcvOutcome(Schema):
+    validated = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True, metadata={"description": "why not: http_wrong_content, "
+                                                                     "dns_value_missing, caa_forbids, …"})
+    detail = fields.String(required=True)
+    domain = fields.Nested(Domain, required=True)

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 from gateway import schemas
 from gateway.api_admins import AdminRoutes
 from gateway.api_auth import AuthRoutes
+from gateway.api_domains import DomainRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_orgs import OrganizationRoutes
 from gateway.api_persons import PersonRoutes
@@ -25,12 +26,13 @@ from services.runtime.health import readiness
 from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, catch_up_timer, follow
 
 
-class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, GatewayBase):
+class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, GatewayBase):
     name = "gateway"
 
     context = Context()
     orgs_rpc = RpcProxy("orgs")
     identity_rpc = RpcProxy("identity")
+    domains_rpc = RpcProxy("domains")
     orgs_directory = FollowerProvider("orgs", OrgDirectory)
     principals = FollowerProvider("identity", PrincipalDirectory)
     idempotency = IdempotencyProvider()

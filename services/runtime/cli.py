@@ -17,6 +17,7 @@ import warnings
 SERVICES = {
     "orgs": "services.orgs.service:OrgsService",
     "identity": "services.identity.service:IdentityService",
+    "domains": "services.domains.service:DomainsService",
     "gateway": "gateway.service:GatewayService",
 }
 

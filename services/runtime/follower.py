@@ -40,6 +40,7 @@ class Follower:
         self.tracking = tracking_table(metadata)
         self._lock = threading.Lock()
         self.caught_up = False   # set by the first complete catch-up in this process (readiness waits for it)
+        self._position_query = sa.select(self.tracking.c.position).where(self.tracking.c.source == source)
 
     def setup(self) -> None:
         """Create the tracking row at position 0 if this consumer has never run."""
@@ -58,6 +59,10 @@ class Follower:
             return conn.execute(query).scalar() or 0
         with self.db.engine.connect() as c:
             return c.execute(query).scalar() or 0
+
+    def position_now(self) -> int:
+        """The tracked position by the cheapest read there is (Database.quick_scalar), for per-request checks."""
+        return self.db.quick_scalar(self._position_query) or 0
 
     def receive(self, message: dict, read_events: ReadEvents) -> str:
         """Handle one pushed envelope: 'applied', 'duplicate', or 'gap_filled' (the pull included it)."""

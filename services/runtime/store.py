@@ -115,6 +115,7 @@ class EventStore:
             f"(SELECT position FROM {table} ORDER BY position DESC LIMIT 1), "
             f"(SELECT hash FROM {table} ORDER BY position DESC LIMIT 1)")
         self._linked_insert_sql = _linked_insert_sql(table)
+        self._head_query = sa.select(sa.func.max(self.events.c.position))
 
     # ---- schema -------------------------------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -143,6 +144,11 @@ class EventStore:
     def head(self) -> int:
         with self.db.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.coalesce(sa.func.max(self.events.c.position), 0))).scalar_one()
+
+    def head_now(self) -> int:
+        """The head position by the cheapest read there is (Database.quick_scalar), for per-request checks such
+        as a PositionCache over this store's projections."""
+        return self.db.quick_scalar(self._head_query) or 0
 
     def read(self, query: Callable[[sa.Connection], object]):
         """Run a read-only query against this store's database (projections live here)."""

@@ -51,3 +51,4 @@ def test_two_replicas_pushed_the_same_events_apply_each_once(pg_url, tmp_path):
     with replicas[0].db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM shared_read_model.rows")).scalar() == 30
     assert replicas[0].position() == replicas[1].position() == 30
+    assert replicas[0].position_now() == replicas[1].position_now() == 30   # the read the gateway makes per request

@@ -224,3 +224,34 @@ def test_consistent_roles_load(role):
 def test_inconsistent_roles_are_rejected(role):
     with pytest.raises(ValidationError):
         identity.RoleV1().load(role)
+
+
+# ---- domains ----------------------------------------------------------------------------------------------------
+
+from contracts import domains  # noqa: E402
+from services.domains import events as domains_events  # noqa: E402
+
+
+def test_every_domains_event_type_has_an_example():
+    assert set(domains.EXAMPLES) == set(domains.EVENTS)
+
+
+@pytest.mark.parametrize("event_type", sorted(domains.EVENTS))
+def test_every_domains_event_example_validates_round_trips_and_tolerates_new_fields(event_type):
+    schema = domains.EVENTS[event_type]()
+    example = domains.EXAMPLES[event_type]
+    assert schema.validate(example) == {}
+    assert schema.dump(schema.load(example)) == schema.dump(example)
+    assert schema.validate({**example, "added_in_a_later_release": 1}) == {}
+
+
+@pytest.mark.parametrize("event_type", sorted(domains.EVENTS))
+def test_domains_events_carry_exactly_the_contract_fields(event_type):
+    event = domains_events.decode(event_type, domains.EXAMPLES[event_type])
+    assert event.encode().payload == domains.EXAMPLES[event_type]
+    assert set(domains.EXAMPLES[event_type]) == set(domains.EVENTS[event_type]().fields)
+
+
+def test_an_email_dcv_event_cannot_carry_the_code():
+    """The mailed code is a secret: the public event has a field for its hash, none for the code."""
+    assert "code" not in domains.DcvStartedV1().fields and "code_sha256" in domains.DcvStartedV1().fields

@@ -159,3 +159,14 @@ def test_rebuild_equals_incremental(producer, follower):
     before = seen(follower)
     assert follower.rebuild(p.read_events) == 5
     assert seen(follower) == before
+
+
+def test_position_now_reads_what_the_replica_next_door_applied(producer, tmp_path):
+    """The cheap read the gateway makes per request sees a position moved by another replica at once."""
+    path = tmp_path / "shared.sqlite3"
+    one, two = make_follower(path), make_follower(path)
+    p = Producer(producer)
+    assert one.position_now() == 0
+    for n in range(3):
+        two.receive(p.message(p.append(n)), p.read_events)
+    assert one.position_now() == two.position() == 3

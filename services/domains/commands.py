@@ -1,0 +1,101 @@
+"""What administrators (through the gateway) ask the domains service to do. Values arrive validated by
+contracts/domains.py and names normalised by names.py; whatever came from outside (random values, a DNS or HTTP
+check's outcome, the CAA decision) is a field here, so domain.py stays pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class NewDelegation:
+    delegation_id: str
+    organization_id: str
+    department_id: str | None
+    cert_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreateDomain:
+    domain_id: str
+    name: str
+    description: str | None
+    active: bool
+    delegations: tuple[NewDelegation, ...]
+    requested_by: str
+    approved: bool                  # the gateway decided: MRAO, or "domain validation without dual approval"
+
+
+@dataclass(frozen=True)
+class UpdateDomain:
+    domain_id: str
+    changes: dict
+
+
+@dataclass(frozen=True)
+class DeleteDomain:
+    domain_id: str
+
+
+@dataclass(frozen=True)
+class AddDelegation:
+    domain_id: str
+    delegation: NewDelegation
+    requested_by: str
+    approved: bool
+
+
+@dataclass(frozen=True)
+class RemoveDelegation:
+    domain_id: str
+    delegation_id: str
+
+
+@dataclass(frozen=True)
+class DecideDelegation:
+    domain_id: str
+    delegation_id: str
+    admin_id: str
+    approve: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StartDcv:
+    domain_id: str
+    dcv_id: str
+    method: str
+    email_address: str | None
+    random_value: str               # 160 random bits in hex: file content, TXT value, or the CNAME target's label
+    random_label: str               # 128 random bits in hex: the file name (http) or the label under the domain
+    code_sha256: str | None         # email: sha256 of the code the mail carries
+    started_by: str
+    now: datetime
+    token_days: int
+    http_ports: tuple[int, int]     # (http, https) the file is fetched on
+    cname_zone: str
+
+
+@dataclass(frozen=True)
+class Caa:
+    """The CAA decision for the domain, made before evidence is recorded."""
+    permitted: bool
+    result: str | None              # permitted | no_records
+    reason: str | None              # caa_forbids | caa_unknown_critical | caa_lookup_failed
+    detail: str
+    checked_name: str
+    relevant_name: str | None
+    records: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """The outcome of checking the open DCV attempt (HTTP file, DNS record, or the email code typed in)."""
+    domain_id: str
+    dcv_id: str
+    proven: bool
+    reason: str | None              # when not proven: a code, e.g. http_wrong_content, dns_value_missing
+    detail: str
+    caa: Caa | None                 # looked up only once control was proven
+    now: datetime
+    reuse_days: int

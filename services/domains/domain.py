@@ -1,0 +1,359 @@
+"""Domains, their delegations and their DCV: state, evolve, decide. Pure: no I/O, no clock, no logging.
+
+One aggregate per domain (stream `domain-<id>`). The pending state of a delegation lives here, so "the requester
+never approves their own", "two approvals make one transition" (the second finds it approved: 409) and "a rejection
+ends it" are decided without looking elsewhere; who is *eligible* to approve is the gateway's decision (DESIGN §6).
+Domain names are unique across domains: checked in projections.py inside the append transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from contracts.domains import DCV_EMAIL_LOCAL_PARTS, HTTP_FILE_PATH, TXT_LABEL
+from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from services.domains import names
+from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, NewDelegation,
+                                       RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains.events import (DcvFailed, DcvStarted, DcvValidated, DelegationAdded, DelegationApproved,
+                                     DelegationRejected, DelegationRemoved, DomainCreated, DomainDeleted,
+                                     DomainUpdated)
+
+
+class DelegationStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class DcvStatus(StrEnum):
+    NOT_VALIDATED = "not_validated"
+    SUBMITTED = "submitted"
+    VALIDATED = "validated"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Delegation:
+    delegation_id: str
+    organization_id: str
+    department_id: str | None
+    cert_types: tuple[str, ...]
+    status: DelegationStatus
+    requested_by: str
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class DcvAttempt:
+    dcv_id: str
+    method: str
+    email_address: str | None
+    http_url: str | None
+    dns_name: str | None
+    expected_value: str | None
+    token_expires_at: datetime
+    code_sha256: str | None
+    used: bool = False                 # a random value or code proves control once
+    last_failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    dcv_id: str
+    method: str
+    validated_at: datetime
+    evidence_expires_at: datetime
+    caa: dict
+
+
+@dataclass(frozen=True)
+class Domain:
+    domain_id: str | None = None
+    name: str = ""
+    description: str | None = None
+    active: bool = True
+    created: bool = False
+    deleted: bool = False
+    delegations: dict[str, Delegation] = field(default_factory=dict)
+    attempt: DcvAttempt | None = None
+    evidence: Evidence | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.created and not self.deleted
+
+    def dcv_status(self, now: datetime) -> DcvStatus:
+        return dcv_status(self.evidence.evidence_expires_at if self.evidence else None,
+                          self.attempt.token_expires_at if self.attempt else None,
+                          self.attempt.used if self.attempt else False, now)
+
+
+def dcv_status(evidence_expires_at: datetime | None, token_expires_at: datetime | None, used: bool,
+               now: datetime) -> DcvStatus:
+    """validated while fresh evidence exists; else submitted while an attempt is open (unused, unexpired); else
+    expired if there was evidence once; else not_validated."""
+    if evidence_expires_at is not None and now < evidence_expires_at:
+        return DcvStatus.VALIDATED
+    if token_expires_at is not None and not used and now < token_expires_at:
+        return DcvStatus.SUBMITTED
+    return DcvStatus.EXPIRED if evidence_expires_at is not None else DcvStatus.NOT_VALIDATED
+
+
+def evolve(state: Domain, event) -> Domain:
+    match event:
+        case DomainCreated():
+            return replace(state, domain_id=event.domain_id, name=event.name, description=event.description,
+                           active=event.active, created=True)
+        case DomainUpdated():
+            return replace(state, description=event.description, active=event.active)
+        case DomainDeleted():
+            return replace(state, deleted=True)
+        case DelegationAdded():
+            delegation = Delegation(event.delegation_id, event.organization_id, event.department_id,
+                                    tuple(event.cert_types), DelegationStatus(event.status), event.requested_by,
+                                    event.requested_by if event.status == DelegationStatus.APPROVED else None)
+            return replace(state, delegations={**state.delegations, event.delegation_id: delegation})
+        case DelegationApproved():
+            return _set_delegation(state, event.delegation_id, status=DelegationStatus.APPROVED,
+                                   decided_by=event.approved_by)
+        case DelegationRejected():
+            return _set_delegation(state, event.delegation_id, status=DelegationStatus.REJECTED,
+                                   decided_by=event.rejected_by, reason=event.reason)
+        case DelegationRemoved():
+            return replace(state, delegations={k: v for k, v in state.delegations.items()
+                                               if k != event.delegation_id})
+        case DcvStarted():
+            attempt = DcvAttempt(event.dcv_id, event.method, event.email_address, event.http_url, event.dns_name,
+                                 event.expected_value, datetime.fromisoformat(event.token_expires_at),
+                                 event.code_sha256)
+            return replace(state, attempt=attempt)
+        case DcvFailed():
+            if state.attempt is None or state.attempt.dcv_id != event.dcv_id:
+                return state
+            return replace(state, attempt=replace(state.attempt, last_failure=f"{event.reason}: {event.detail}"))
+        case DcvValidated():
+            evidence = Evidence(event.dcv_id, event.method, datetime.fromisoformat(event.validated_at),
+                                datetime.fromisoformat(event.evidence_expires_at), dict(event.caa))
+            attempt = replace(state.attempt, used=True) if state.attempt is not None else None
+            return replace(state, evidence=evidence, attempt=attempt)
+    raise TypeError(f"domains cannot evolve {type(event).__name__}")
+
+
+def _set_delegation(state: Domain, delegation_id: str, **changes) -> Domain:
+    changed = replace(state.delegations[delegation_id], **changes)
+    return replace(state, delegations={**state.delegations, delegation_id: changed})
+
+
+def fold(events) -> Domain:
+    state = Domain()
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+# ---- deciding ---------------------------------------------------------------------------------------------
+
+def _existing(state: Domain, domain_id: str) -> Domain:
+    if not state.exists:
+        raise NotFound.of("domain", domain_id)
+    return state
+
+
+def _delegation_added(state_name: str, domain_id: str, new: NewDelegation, requested_by: str,
+                      approved: bool) -> DelegationAdded:
+    return DelegationAdded(domain_id, state_name, new.delegation_id, new.organization_id, new.department_id,
+                           sorted(set(new.cert_types)), "approved" if approved else "requested", requested_by)
+
+
+def _check_not_duplicate(delegations, new: NewDelegation) -> None:
+    for d in delegations:
+        if d.status is not DelegationStatus.REJECTED and d.organization_id == new.organization_id \
+                and d.department_id == new.department_id:
+            raise Conflict("this domain is already delegated (or requested) to that organization or department; "
+                           "remove that delegation first", {"delegation_id": d.delegation_id},
+                           code="delegation_exists")
+
+
+def decide_create_domain(state: Domain, cmd: CreateDomain) -> list:
+    if state.created:
+        raise Conflict("a domain with this id exists", {"domain_id": cmd.domain_id}, code="domain_exists")
+    events: list = [DomainCreated(cmd.domain_id, cmd.name, cmd.description, cmd.active)]
+    seen: list[Delegation] = []
+    for new in cmd.delegations:
+        _check_not_duplicate(seen, new)
+        seen.append(Delegation(new.delegation_id, new.organization_id, new.department_id, new.cert_types,
+                               DelegationStatus.REQUESTED, cmd.requested_by))
+        events.append(_delegation_added(cmd.name, cmd.domain_id, new, cmd.requested_by, cmd.approved))
+    return events
+
+
+def decide_update_domain(state: Domain, cmd: UpdateDomain) -> list:
+    _existing(state, cmd.domain_id)
+    description = cmd.changes.get("description", state.description)
+    active = cmd.changes.get("active", state.active)
+    changed = [name for name, old, new in (("description", state.description, description),
+                                            ("active", state.active, active)) if old != new]
+    if not changed:
+        return []
+    return [DomainUpdated(cmd.domain_id, state.name, description, active, changed)]
+
+
+def decide_delete_domain(state: Domain, cmd: DeleteDomain) -> list:
+    _existing(state, cmd.domain_id)
+    live = [d.delegation_id for d in state.delegations.values() if d.status is not DelegationStatus.REJECTED]
+    if live:
+        raise Conflict("the domain is delegated; remove its delegations first",
+                       {"delegation_ids": sorted(live)}, code="domain_in_use")
+    return [DomainDeleted(cmd.domain_id, state.name)]
+
+
+def decide_add_delegation(state: Domain, cmd: AddDelegation) -> list:
+    _existing(state, cmd.domain_id)
+    _check_not_duplicate(state.delegations.values(), cmd.delegation)
+    return [_delegation_added(state.name, cmd.domain_id, cmd.delegation, cmd.requested_by, cmd.approved)]
+
+
+def _delegation(state: Domain, delegation_id: str) -> Delegation:
+    delegation = state.delegations.get(delegation_id)
+    if delegation is None:
+        raise NotFound.of("delegation", delegation_id)
+    return delegation
+
+
+def decide_remove_delegation(state: Domain, cmd: RemoveDelegation) -> list:
+    _existing(state, cmd.domain_id)
+    _delegation(state, cmd.delegation_id)
+    return [DelegationRemoved(cmd.domain_id, state.name, cmd.delegation_id)]
+
+
+def decide_delegation(state: Domain, cmd: DecideDelegation) -> list:
+    """Approve or reject a requested delegation. The requester never decides their own; a decided delegation
+    stays decided (the loser of two racing approvals gets 409)."""
+    _existing(state, cmd.domain_id)
+    delegation = _delegation(state, cmd.delegation_id)
+    if delegation.status is not DelegationStatus.REQUESTED:
+        raise Conflict(f"the delegation is already {delegation.status}", {"status": str(delegation.status)},
+                       code=f"delegation_{delegation.status}")
+    if cmd.admin_id == delegation.requested_by:
+        raise Forbidden("the requester cannot approve or reject their own delegation",
+                        {"missing": "another administrator"}, code="own_request")
+    if cmd.approve:
+        return [DelegationApproved(cmd.domain_id, state.name, cmd.delegation_id, cmd.admin_id)]
+    return [DelegationRejected(cmd.domain_id, state.name, cmd.delegation_id, cmd.admin_id, cmd.reason)]
+
+
+# ---- DCV ----------------------------------------------------------------------------------------------------
+
+def dcv_email_addresses(name: str) -> list[str]:
+    base = names.base_name(name)
+    return [f"{local}@{base}" for local in DCV_EMAIL_LOCAL_PARTS]
+
+
+def decide_start_dcv(state: Domain, cmd: StartDcv) -> list:
+    """Open a DCV attempt (replacing any open one). Its random value is single use and expires after
+    `token_days`."""
+    _existing(state, cmd.domain_id)
+    if not state.active:
+        raise Conflict("the domain is inactive; activate it before validating it", code="domain_inactive")
+    base = names.base_name(state.name)
+    email = http_url = dns_name = expected = None
+    if cmd.method == "email":
+        allowed = dcv_email_addresses(state.name)
+        email = (cmd.email_address or "").strip().lower()
+        if email not in allowed:
+            raise InvalidRequest("email DCV goes to one of: " + ", ".join(allowed),
+                                 {"email_address": [f"must be one of {', '.join(allowed)}"]},
+                                 code="dcv_email_not_allowed")
+    elif cmd.email_address is not None:
+        raise InvalidRequest("email_address is only for the email method", {"email_address": ["not allowed"]})
+    if cmd.method in ("http", "https"):
+        if names.is_wildcard(state.name):
+            raise InvalidRequest("the HTTP file method cannot validate a wildcard domain (BR 3.2.2.4.18); use "
+                                 "email, cname or txt", {"method": ["not for wildcards"]}, code="dcv_method_wildcard")
+        port = cmd.http_ports[0] if cmd.method == "http" else cmd.http_ports[1]
+        default = 80 if cmd.method == "http" else 443
+        authority = base if port == default else f"{base}:{port}"
+        http_url = f"{cmd.method}://{authority}{HTTP_FILE_PATH}{cmd.random_label}.txt"
+        expected = cmd.random_value
+    elif cmd.method == "txt":
+        dns_name, expected = f"{TXT_LABEL}.{base}", cmd.random_value
+    elif cmd.method == "cname":
+        dns_name, expected = f"_{cmd.random_label}.{base}", f"{cmd.random_value}.{cmd.cname_zone}"
+    expires = cmd.now + timedelta(days=cmd.token_days)
+    return [DcvStarted(cmd.domain_id, state.name, cmd.dcv_id, cmd.method, email, http_url, dns_name, expected,
+                       expires.isoformat(), cmd.started_by, cmd.code_sha256 if cmd.method == "email" else None)]
+
+
+def open_attempt(state: Domain, domain_id: str, now: datetime, dcv_id: str | None = None) -> DcvAttempt:
+    """The attempt a check or a code is for: it must exist, be unused and unexpired (409 otherwise)."""
+    _existing(state, domain_id)
+    attempt = state.attempt
+    if attempt is None or (dcv_id is not None and attempt.dcv_id != dcv_id):
+        raise Conflict("no DCV is open for this domain; start one", code="dcv_not_started")
+    if attempt.used:
+        raise Conflict("this DCV value was already used; start a new DCV", code="dcv_token_used")
+    if now >= attempt.token_expires_at:
+        raise Conflict("this DCV value has expired; start a new DCV", code="dcv_token_expired")
+    return attempt
+
+
+def decide_record_check(state: Domain, cmd: RecordCheck) -> list:
+    """Evidence only when control was proven AND CAA permits; otherwise a failure with its reason."""
+    open_attempt(state, cmd.domain_id, cmd.now, cmd.dcv_id)
+    if not cmd.proven:
+        return [DcvFailed(cmd.domain_id, state.name, cmd.dcv_id, cmd.reason or "dcv_failed", cmd.detail)]
+    caa = cmd.caa
+    if caa is None or not caa.permitted:
+        reason = caa.reason if caa is not None else "caa_not_checked"
+        detail = caa.detail if caa is not None else "CAA was not checked"
+        return [DcvFailed(cmd.domain_id, state.name, cmd.dcv_id, reason or "caa_forbids", detail)]
+    expires = cmd.now + timedelta(days=cmd.reuse_days)
+    caa_record = {"result": caa.result, "checked_name": caa.checked_name, "relevant_name": caa.relevant_name,
+                  "records": list(caa.records)}
+    return [DcvValidated(cmd.domain_id, state.name, cmd.dcv_id, state.attempt.method, cmd.now.isoformat(),
+                         expires.isoformat(), caa_record)]
+
+
+# ---- "may organization O (department D) get a certificate of type T for name N?" -------------------------
+
+def may_issue(name: str, covering: list[dict], organization_id: str, department_id: str | None, cert_type: str,
+              now: datetime) -> dict:
+    """The answer (contracts MayIssueV1) from the domains covering `name`, closest first (projections.covering).
+    A delegation to an organization covers its departments; one to a department covers only that department.
+    Evidence counts when fresh and when its method covers the name (names.evidence_covers)."""
+    def granted(grant, statuses) -> bool:
+        org, dept, grant_type, status = grant
+        return grant_type == cert_type and status in statuses and (
+            (dept is None and org == organization_id) or (dept is not None and dept == department_id))
+
+    chosen, reason = None, "not_delegated"
+    for entry in covering:
+        if any(granted(g, ("approved",)) for g in entry["grants"]):
+            if entry["active"]:
+                chosen, reason = entry, None
+                break
+            reason = "domain_inactive"
+        elif reason == "not_delegated" and any(granted(g, ("requested",)) for g in entry["grants"]):
+            reason = "delegation_pending"
+        elif reason == "not_delegated" and any(
+                granted((g[0], g[1], cert_type, g[3]), ("approved",)) for g in entry["grants"]):
+            reason = "not_delegated_for_type"
+    evidence = [e for e in covering if e["evidence_expires_at"] is not None
+                and names.evidence_covers(e["name"], e["evidence_method"], name)]
+    fresh = [e for e in evidence if now < e["evidence_expires_at"]]
+    closest = chosen or (covering[0] if covering else None)
+    if fresh:
+        status = DcvStatus.VALIDATED
+    elif evidence:
+        status = DcvStatus.EXPIRED
+    else:
+        status = DcvStatus.NOT_VALIDATED
+    latest = max((e["evidence_expires_at"] for e in fresh or evidence), default=None)
+    return {"allowed": chosen is not None, "reason": reason, "name": name,
+            "domain_id": closest["domain_id"] if closest else None,
+            "domain_name": closest["name"] if closest else None,
+            "dcv_status": str(status), "fresh_dcv": bool(fresh),
+            "evidence_expires_at": latest.isoformat() if latest else None}

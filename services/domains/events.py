@@ -1,0 +1,136 @@
+"""What happened to domains, their delegations and their DCV. Each event is its public V1 contract
+(contracts/domains.py); `name` rides on every event so a consumer (notify, a SIEM) needs no lookup."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import domains as contract
+from services.runtime.events import DomainEvent, decoder
+
+
+@dataclass(frozen=True)
+class DomainCreated(DomainEvent):
+    event_type = "domain_created.v1"
+    schema = contract.DomainCreatedV1
+
+    domain_id: str
+    name: str
+    description: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class DomainUpdated(DomainEvent):
+    event_type = "domain_updated.v1"
+    schema = contract.DomainUpdatedV1
+
+    domain_id: str
+    name: str
+    description: str | None
+    active: bool
+    changed: list[str]
+
+
+@dataclass(frozen=True)
+class DomainDeleted(DomainEvent):
+    event_type = "domain_deleted.v1"
+    schema = contract.DomainDeletedV1
+
+    domain_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DelegationAdded(DomainEvent):
+    event_type = "delegation_added.v1"
+    schema = contract.DelegationAddedV1
+
+    domain_id: str
+    name: str
+    delegation_id: str
+    organization_id: str
+    department_id: str | None
+    cert_types: list[str]
+    status: str
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class DelegationApproved(DomainEvent):
+    event_type = "delegation_approved.v1"
+    schema = contract.DelegationApprovedV1
+
+    domain_id: str
+    name: str
+    delegation_id: str
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class DelegationRejected(DomainEvent):
+    event_type = "delegation_rejected.v1"
+    schema = contract.DelegationRejectedV1
+
+    domain_id: str
+    name: str
+    delegation_id: str
+    rejected_by: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class DelegationRemoved(DomainEvent):
+    event_type = "delegation_removed.v1"
+    schema = contract.DelegationRemovedV1
+
+    domain_id: str
+    name: str
+    delegation_id: str
+
+
+@dataclass(frozen=True)
+class DcvStarted(DomainEvent):
+    event_type = "dcv_started.v1"
+    schema = contract.DcvStartedV1
+
+    domain_id: str
+    name: str
+    dcv_id: str
+    method: str
+    email_address: str | None
+    http_url: str | None
+    dns_name: str | None
+    expected_value: str | None
+    token_expires_at: str
+    started_by: str
+    code_sha256: str | None = None      # email: the sha256 of the mailed code (the code itself is never here)
+
+
+@dataclass(frozen=True)
+class DcvFailed(DomainEvent):
+    event_type = "dcv_failed.v1"
+    schema = contract.DcvFailedV1
+
+    domain_id: str
+    name: str
+    dcv_id: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DcvValidated(DomainEvent):
+    event_type = "dcv_validated.v1"
+    schema = contract.DcvValidatedV1
+
+    domain_id: str
+    name: str
+    dcv_id: str
+    method: str
+    validated_at: str
+    evidence_expires_at: str
+    caa: dict
+
+
+decode = decoder(DomainCreated, DomainUpdated, DomainDeleted, DelegationAdded, DelegationApproved,
+                 DelegationRejected, DelegationRemoved, DcvStarted, DcvFailed, DcvValidated)

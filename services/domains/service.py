@@ -1,0 +1,308 @@
+"""The domains service: nameko entrypoints only. Each loads its payload with a contract schema, normalises names,
+does the outside I/O a DCV check needs through adapters (DNS, HTTP), and lets the store run load -> decide ->
+append. Who may do what is the gateway's decision; this service enforces what the domain itself says (pending
+state, single-use values, expiry, CAA)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+import structlog
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from contracts import domains as contract
+from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound
+from services.domains import domain, names
+from services.domains.adapters.dns import DnsClient, DnsLookupFailed
+from services.domains.adapters.http_fetch import FetchFailed, HttpFetcher
+from services.domains.caa import decide_caa
+from services.domains.commands import (AddDelegation, Caa, CreateDomain, DecideDelegation, DeleteDomain,
+                                       NewDelegation, RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains.events import decode
+from services.domains.projections import DomainsView
+from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
+from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider, open_database, settings_of
+from services.runtime.position_cache import PositionCache
+
+log = structlog.get_logger(__name__)
+
+
+def _stream(domain_id: str) -> str:
+    return f"domain-{domain_id}"
+
+
+def _decider(decide, cmd):
+    return decider(domain.fold, decode, decide, cmd)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class MailCodes:
+    """The codes of email DCV, kept only until used: the mail must carry the code, and events never do (they
+    hold its sha256). Not event-sourced on purpose — a secret has no place in a replayable, exported log; losing
+    this table (or a crash right after the append) only means the admin starts the email DCV again."""
+
+    def __init__(self, db):
+        self.db = db
+        metadata = sa.MetaData(schema=db.schema)
+        self.table = sa.Table("dcv_mail_codes", metadata,
+                              sa.Column("dcv_id", sa.String(36), primary_key=True),
+                              sa.Column("domain_id", sa.String(36), nullable=False),
+                              sa.Column("code", sa.String(64), nullable=False))
+        db.create_tables(metadata)
+
+    def keep(self, dcv_id: str, domain_id: str, code: str) -> None:
+        with self.db.writer() as conn, conn.begin():
+            conn.execute(self.table.insert().values(dcv_id=dcv_id, domain_id=domain_id, code=code))
+
+    def get(self, dcv_id: str):
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.select(self.table).where(self.table.c.dcv_id == dcv_id)).mappings().first()
+
+    def forget(self, dcv_id: str) -> None:
+        with self.db.writer() as conn, conn.begin():
+            conn.execute(self.table.delete().where(self.table.c.dcv_id == dcv_id))
+
+
+class DcvTools(DependencyProvider):
+    """The outside world of DCV, built once per process from settings: DNS client, HTTP fetcher, mail codes."""
+
+    def setup(self):
+        settings = settings_of(self.container)
+        self.settings = settings
+        self.dns = DnsClient(settings.dns_resolver, settings.dns_timeout)
+        self.http = HttpFetcher(self.dns.addresses, settings.dcv_http_allow_private, settings.dcv_http_timeout)
+        self.mail_codes = MailCodes(open_database(settings, self.container.service_name))
+        self.may_issue_cache = PositionCache()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class DomainsService(EventSourced):
+    name = contract.SOURCE
+
+    store = EventStoreProvider(projections=[DomainsView])
+    context = Context()
+    tools = DcvTools()
+
+    # ---- domains ------------------------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def create_domain(self, fields: dict, requested_by: str, approved: bool, domain_id: str | None = None) -> dict:
+        values = load_payload(contract.CreateDomainV1(), fields)
+        name = names.normalise(values["name"])
+        if self.store.read(lambda conn: self._view.has_name(conn, name)):
+            raise Conflict(f"the domain {name} exists already", {"name": ["exists"]}, code="domain_exists")
+        delegations = tuple(self._new_delegation(d) for d in values["delegations"])
+        cmd = CreateDomain(parse_id(domain_id or uuid.uuid4(), "domain"), name, values["description"],
+                           values["active"], delegations, requested_by, bool(approved))
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_create_domain, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_domain(self, domain_id: str, changes: dict) -> dict:
+        values = load_payload(contract.UpdateDomainV1(), changes)
+        cmd = UpdateDomain(parse_id(domain_id, "domain"), values)
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_update_domain, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def delete_domain(self, domain_id: str) -> dict:
+        cmd = DeleteDomain(parse_id(domain_id, "domain"))
+        return self.command_result(self.store.execute(_stream(cmd.domain_id),
+                                                      _decider(domain.decide_delete_domain, cmd)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_domain(self, domain_id: str) -> dict:
+        domain_id = parse_id(domain_id, "domain")
+        found = self.store.read(lambda conn: self._view.get(conn, domain_id, self.store.clock()))
+        if found is None:
+            raise NotFound.of("domain", domain_id)
+        return found
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_domains(self, scope: dict, filters: dict, offset: int = 0, limit: int = 100) -> dict:
+        return self.store.read(lambda conn: self._view.page(conn, scope, filters, max(0, int(offset)),
+                                                            min(500, int(limit)), self.store.clock()))
+
+    # ---- delegations ------------------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def add_delegation(self, domain_id: str, fields: dict, requested_by: str, approved: bool) -> dict:
+        values = load_payload(contract.DelegationFieldsV1(), fields)
+        cmd = AddDelegation(parse_id(domain_id, "domain"), self._new_delegation(values), requested_by, bool(approved))
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_add_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id),
+                                   delegation_id=cmd.delegation.delegation_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def remove_delegation(self, domain_id: str, delegation_id: str) -> dict:
+        cmd = RemoveDelegation(parse_id(domain_id, "domain"), parse_id(delegation_id, "delegation"))
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_remove_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def decide_delegation(self, domain_id: str, delegation_id: str, admin_id: str, approve: bool,
+                          payload: dict | None = None) -> dict:
+        values = load_payload(contract.RejectDelegationV1(), payload or {})
+        cmd = DecideDelegation(parse_id(domain_id, "domain"), parse_id(delegation_id, "delegation"), admin_id,
+                               bool(approve), values["reason"])
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+
+    # ---- domain control validation ----------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def start_dcv(self, domain_id: str, payload: dict, started_by: str) -> dict:
+        values = load_payload(contract.StartDcvV1(), payload)
+        settings = self.tools.settings
+        code = secrets.token_urlsafe(18) if values["method"] == "email" else None     # 144 bits
+        cmd = StartDcv(parse_id(domain_id, "domain"), str(uuid.uuid4()), values["method"], values["email_address"],
+                       secrets.token_hex(20), secrets.token_hex(16), _sha256(code) if code else None,
+                       started_by, self.store.clock(), settings.dcv_token_days,
+                       (settings.dcv_http_port, settings.dcv_https_port), settings.dcv_cname_zone)
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_start_dcv, cmd))
+        if code is not None:
+            self.tools.mail_codes.keep(cmd.dcv_id, cmd.domain_id, code)
+        log.info("dcv_started", domain_id=cmd.domain_id, dcv_id=cmd.dcv_id, method=cmd.method)
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id), dcv_id=cmd.dcv_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def check_dcv(self, domain_id: str) -> dict:
+        """Check the open HTTP(S)/DNS attempt now; record evidence (after CAA) or the failure."""
+        domain_id = parse_id(domain_id, "domain")
+        state = domain.fold(decode(r.event_type, r.payload) for r in self.store.load(_stream(domain_id)))
+        attempt = domain.open_attempt(state, domain_id, self.store.clock())
+        if attempt.method == "email":
+            raise InvalidRequest("an email DCV is completed with the code from the mail (submit it), not checked",
+                                 {"method": ["email"]}, code="dcv_email_needs_code")
+        proven, reason, detail = self._check(attempt)
+        return self._record(state, attempt, proven, reason, detail)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def submit_dcv_code(self, dcv_id: str, payload: dict) -> dict:
+        """Complete an email DCV with the code from the mail. A wrong code is refused (400) and records nothing."""
+        values = load_payload(contract.SubmitDcvCodeV1(), payload)
+        dcv_id = parse_id(dcv_id, "dcv")
+        kept = self.tools.mail_codes.get(dcv_id)
+        domain_id = kept["domain_id"] if kept else self._domain_of_dcv(dcv_id)
+        state = domain.fold(decode(r.event_type, r.payload) for r in self.store.load(_stream(domain_id)))
+        attempt = domain.open_attempt(state, domain_id, self.store.clock(), dcv_id)
+        if attempt.method != "email":
+            raise InvalidRequest("this DCV is not an email DCV", {"dcv_id": ["not email"]}, code="dcv_not_email")
+        if not hmac.compare_digest(_sha256(values["code"].strip()), attempt.code_sha256 or ""):
+            raise InvalidRequest("the code is not the one in the mail", {"code": ["wrong"]}, code="dcv_code_wrong")
+        answer = self._record(state, attempt, True, None, f"code from the mail to {attempt.email_address} entered")
+        self.tools.mail_codes.forget(dcv_id)
+        return answer
+
+    @rpc(expected_exceptions=EXPECTED)
+    def dcv_mail(self, dcv_id: str) -> dict:
+        """The mail an email DCV sends (for notify): to, subject, text with the link and the code."""
+        dcv_id = parse_id(dcv_id, "dcv")
+        kept = self.tools.mail_codes.get(dcv_id)
+        if kept is None:
+            raise NotFound.of("dcv", dcv_id)
+        found = self.get_domain(kept["domain_id"])
+        if found["dcv"]["dcv_id"] != dcv_id or found["dcv"]["status"] != "submitted":
+            raise NotFound.of("dcv", dcv_id)
+        link = f"{self.tools.settings.base_url}/dcv/{dcv_id}"
+        base = names.base_name(found["name"])
+        text = (f"Someone asked Certplane to confirm that you control {base}, so that certificates can be issued "
+                f"for it.\n\nIf you agree, open this link and enter the code below:\n\n  {link}\n\n"
+                f"  Code: {kept['code']}\n\nThe code can be used once and expires at "
+                f"{found['dcv']['token_expires_at']}. If you did not expect this mail, ignore it: nothing happens "
+                f"without the code.\n")
+        return {"to": found["dcv"]["email_address"], "subject": f"Confirm control of {base} (domain validation)",
+                "text": text}
+
+    # ---- the question other services ask --------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str) -> dict:
+        return self.answer_may_issue(organization_id, department_id, cert_type, name)
+
+    def answer_may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str) -> dict:
+        """From the read model, through a PositionCache keyed by the normalised name (no stream replay; one cheap
+        read of the store's head per call when the answer is kept)."""
+        name = names.normalise(name)
+        view = self._view
+        covering = self.tools.may_issue_cache.lookup(
+            name, self.store.head_now(),
+            lambda: self.store.read(lambda conn: view.covering(conn, name)))
+        return domain.may_issue(name, covering or [], organization_id, department_id, cert_type, self.store.clock())
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+    @property
+    def _view(self) -> DomainsView:
+        return self.store.projection(DomainsView)
+
+    @staticmethod
+    def _new_delegation(values: dict) -> NewDelegation:
+        return NewDelegation(str(uuid.uuid4()), str(values["organization_id"]),
+                             str(values["department_id"]) if values.get("department_id") else None,
+                             tuple(sorted(set(values["cert_types"]))))
+
+    def _domain_of_dcv(self, dcv_id: str) -> str:
+        view = self._view
+        row = self.store.read(lambda conn: conn.execute(sa.select(view.domains.c.domain_id)
+                                                        .where(view.domains.c.dcv_id == dcv_id)).first())
+        if row is None:
+            raise NotFound.of("dcv", dcv_id)
+        return row[0]
+
+    def _check(self, attempt) -> tuple[bool, str | None, str]:
+        """Look for the random value where the attempt says; (proven, reason, detail)."""
+        expected = attempt.expected_value
+        try:
+            if attempt.method in ("http", "https"):
+                body = self.tools.http.get(attempt.http_url)
+                content = body.decode("utf-8", errors="replace").strip()
+                if content == expected:
+                    return True, None, f"{attempt.http_url} holds the value"
+                return False, "http_wrong_content", f"{attempt.http_url} does not hold the expected value"
+            if attempt.method == "txt":
+                values = [v.strip() for v in self.tools.dns.txt(attempt.dns_name)]
+                if expected in values:
+                    return True, None, f"TXT {attempt.dns_name} holds the value"
+                return False, "dns_value_missing", f"no TXT record at {attempt.dns_name} holds the value"
+            target = self.tools.dns.cname(attempt.dns_name)
+            if target is not None and target == expected.lower():
+                return True, None, f"CNAME {attempt.dns_name} points to {expected}"
+            return False, "dns_value_missing", (f"{attempt.dns_name} has no CNAME" if target is None else
+                                                f"{attempt.dns_name} points to {target}, not {expected}")
+        except FetchFailed as exc:
+            return False, exc.reason, exc.detail
+        except DnsLookupFailed as exc:
+            return False, "dns_lookup_failed", str(exc)
+
+    def _caa(self, name: str) -> Caa:
+        """CAA for the domain (RFC 8659), failing closed when the lookup fails (after the client's retry)."""
+        try:
+            relevant, records = self.tools.dns.caa(name)
+        except DnsLookupFailed as exc:
+            return Caa(False, None, "caa_lookup_failed", f"CAA lookup failed, so issuance is refused: {exc}", name,
+                       None, ())
+        decision = decide_caa(relevant, records, self.tools.settings.caa_identities, names.is_wildcard(name))
+        return Caa(decision.permitted, decision.result, decision.reason, decision.detail, name,
+                   decision.relevant_name, tuple(decision.records))
+
+    def _record(self, state, attempt, proven: bool, reason: str | None, detail: str) -> dict:
+        caa = self._caa(state.name) if proven else None
+        now: datetime = self.store.clock()
+        cmd = RecordCheck(state.domain_id, attempt.dcv_id, proven, reason, detail, caa, now,
+                          self.tools.settings.dcv_reuse_days)
+        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_record_check, cmd))
+        validated = any(e.event_type == "dcv_validated.v1" for e in result.events)
+        failure = None if validated else next((e.payload for e in result.events
+                                               if e.event_type == "dcv_failed.v1"), None)
+        log.info("dcv_checked", domain_id=cmd.domain_id, dcv_id=cmd.dcv_id, validated=validated,
+                 reason=failure and failure["reason"])
+        return self.command_result(result, domain=self.get_domain(cmd.domain_id),
+                                   outcome={"validated": validated,
+                                            "reason": failure and failure["reason"],
+                                            "detail": failure["detail"] if failure else detail})
