@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Request, Response
 
@@ -189,7 +190,7 @@ class DomainRoutes:
                 raise InvalidRequest("the body is not valid JSON", {"body": ["malformed JSON"]},
                                      code="malformed_json") from None
         else:
-            payload = {"code": request.form.get("code", "")}
+            payload = {"code": parse_qs(raw.decode("utf-8", errors="replace")).get("code", [""])[0]}
         if not isinstance(payload, dict):
             raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
         self.context.actor = "dcv-link"

@@ -15,6 +15,7 @@ from gateway.api_auth import AuthRoutes
 from gateway.api_domains import DomainRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_orgs import OrganizationRoutes
+from gateway.api_outbox import OutboxRoutes
 from gateway.api_persons import PersonRoutes
 from gateway.base import GatewayBase, json_response
 from gateway.directory import OrgDirectory
@@ -26,13 +27,15 @@ from services.runtime.health import readiness
 from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, catch_up_timer, follow
 
 
-class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, GatewayBase):
+class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, OutboxRoutes,
+                     GatewayBase):
     name = "gateway"
 
     context = Context()
     orgs_rpc = RpcProxy("orgs")
     identity_rpc = RpcProxy("identity")
     domains_rpc = RpcProxy("domains")
+    notify_rpc = RpcProxy("notify")
     orgs_directory = FollowerProvider("orgs", OrgDirectory)
     principals = FollowerProvider("identity", PrincipalDirectory)
     idempotency = IdempotencyProvider()

@@ -18,6 +18,7 @@ SERVICES = {
     "orgs": "services.orgs.service:OrgsService",
     "identity": "services.identity.service:IdentityService",
     "domains": "services.domains.service:DomainsService",
+    "notify": "services.notify.service:NotifyService",
     "gateway": "gateway.service:GatewayService",
 }
 

@@ -255,3 +255,21 @@ def test_domains_events_carry_exactly_the_contract_fields(event_type):
 def test_an_email_dcv_event_cannot_carry_the_code():
     """The mailed code is a secret: the public event has a field for its hash, none for the code."""
     assert "code" not in domains.DcvStartedV1().fields and "code_sha256" in domains.DcvStartedV1().fields
+
+
+# ---- notify -----------------------------------------------------------------------------------------------------
+
+from contracts import notify  # noqa: E402
+
+
+@pytest.mark.parametrize("event_type", sorted(notify.EVENTS))
+def test_every_notify_event_example_validates_and_round_trips(event_type):
+    schema = notify.EVENTS[event_type]()
+    example = notify.EXAMPLES[event_type]
+    assert schema.validate(example) == {}
+    assert schema.dump(schema.load(example)) == schema.dump(example)
+    assert schema.validate({**example, "added_in_a_later_release": 1}) == {}
+
+
+def test_no_notify_event_can_carry_a_mail_body():
+    assert all(not {"text", "body"} & set(schema().fields) for schema in notify.EVENTS.values())

@@ -15,7 +15,9 @@ ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
 PASSWORD = "/api/v1/auth/password"
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"), ("POST", LOGIN)}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"), ("POST", LOGIN),
+          # the link an email-DCV mail carries, outside /api/v1 (DESIGN §5): its code is the credential
+          ("GET", "/dcv/{dcv_id}"), ("POST", "/dcv/{dcv_id}")}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}
 UNKNOWN = "00000000-0000-4000-8000-0000000000aa"
 
