@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -47,6 +47,10 @@ bench-http: $(VENV)/.bench-installed
 ## bench-auth: GET /api/v1/organizations req/s authenticated (session, API key, RAO) vs authentication bypassed, embedded mode
 bench-auth: $(VENV)/.bench-installed
 	$(BIN)/python bench/auth.py
+
+## bench-dcv: DNS DCV checks/s vs raw dnspython, and may_issue answers/s from the read model (SQLite, PostgreSQL if it answers) vs the 5,000/s target
+bench-dcv: $(VENV)/.bench-installed
+	$(BIN)/python bench/dcv.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

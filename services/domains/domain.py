@@ -290,6 +290,8 @@ def decide_start_dcv(state: Domain, cmd: StartDcv) -> list:
 def open_attempt(state: Domain, domain_id: str, now: datetime, dcv_id: str | None = None) -> DcvAttempt:
     """The attempt a check or a code is for: it must exist, be unused and unexpired (409 otherwise)."""
     _existing(state, domain_id)
+    if not state.active:
+        raise Conflict("the domain is inactive; activate it before validating it", code="domain_inactive")
     attempt = state.attempt
     if attempt is None or (dcv_id is not None and attempt.dcv_id != dcv_id):
         raise Conflict("no DCV is open for this domain; start one", code="dcv_not_started")

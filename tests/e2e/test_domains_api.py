@@ -250,17 +250,20 @@ def test_caa_is_checked_before_evidence_is_recorded(cp, world, net, records, wil
     assert outcome["domain"]["dcv"]["status"] == ("validated" if validated else "submitted")
 
 
-def test_a_caa_lookup_failure_refuses(cp, world, net):
+@pytest.mark.parametrize("mode", ["servfail", "timeout"])
+def test_a_caa_lookup_failure_refuses(cp, world, net, mode):
     dns = net[0]
-    found = create(cp.api, "caa-servfail.example", [delegation(world["org_a"])])
+    name = f"caa-{mode}.example"
+    found = create(cp.api, name, [delegation(world["org_a"])])
     dcv = start(cp.api, found["domain_id"], "txt")
     dns.set(dcv["dns_name"], "TXT", [f'"{dcv["expected_value"]}"'])
-    dns.fail("caa-servfail.example", "servfail")
+    dns.fail(name, mode)
     try:
         outcome = check(cp.api, found["domain_id"])
     finally:
-        dns.fail("caa-servfail.example", None)
+        dns.fail(name, None)
     assert not outcome["validated"] and outcome["reason"] == "caa_lookup_failed"
+    assert outcome["domain"]["dcv"]["status"] == "submitted" and outcome["domain"]["dcv"]["validated_at"] is None
 
 
 def test_dcv_bad_input(cp, world):
@@ -273,10 +276,12 @@ def test_dcv_bad_input(cp, world):
     no_privilege = world["rao_a_approver"]("POST", path, json={"method": "txt"})
     assert no_privilege.status_code == 403 and no_privilege.json()["error"]["details"]["missing"] == \
         "privilege allow_dcv"
+    start(cp.api, found["domain_id"], "txt")
     cp.api("PATCH", f"/api/v1/domains/{found['domain_id']}", json={"active": False})
+    assert cp.api("POST", path + "/check").json()["error"]["code"] == "domain_inactive"
     inactive = cp.api("POST", path, json={"method": "txt"})
     assert inactive.status_code == 409 and inactive.json()["error"]["code"] == "domain_inactive"
-    assert cp.api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]["status"] == "not_validated"
+    assert cp.api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]["validated_at"] is None
 
 
 def test_a_delegated_domain_cannot_be_deleted_until_its_delegations_are_removed(cp, world):
