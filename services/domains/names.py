@@ -8,6 +8,7 @@ only the leftmost label may be `*`.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -25,6 +26,7 @@ def _bad(name: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"{name!r} is not a valid domain name: {why}", {"name": [why]}, code="invalid_domain_name")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise(typed: str) -> str:
     """The stored form of a domain name as typed, or InvalidRequest (400, code invalid_domain_name) saying why."""
     if not isinstance(typed, str) or not typed.strip():

@@ -64,12 +64,18 @@ class Database:
             sql = _QUICK_SQL[key] = str(query.compile(dialect=self.engine.dialect,
                                                         compile_kwargs={"literal_binds": True}))
         raw = self.engine.raw_connection()
+        driver = raw.driver_connection
         try:
+            if self.is_postgres:
+                # one round trip: no BEGIN before, and no ROLLBACK after (psycopg skips it on an idle connection)
+                driver.autocommit = True
             cursor = raw.cursor()
             cursor.execute(sql)
             row = cursor.fetchone()
             cursor.close()
         finally:
+            if self.is_postgres:
+                driver.autocommit = False
             raw.close()      # back to the pool, which rolls back whatever the driver began
         return row[0] if row else None
 
