@@ -212,3 +212,20 @@ def missing_to_decide_delegation(p: Principal, delegation: dict) -> str | None:
     if "approve_domain_delegation" not in p.privileges:
         return "privilege approve_domain_delegation"
     return None
+
+
+# ---- SSL certificates (RAO/DRAO roles of type ssl) ----------------------------------------------------------
+
+def sees_ssl(p: Principal, organization_id: str, department_id: str | None) -> bool:
+    """MRAO: every SSL request. RAO ssl: those of its organizations (and their departments). DRAO ssl: those of
+    its departments. The same rule decides who may request, approve, decline, download and revoke."""
+    if p.is_mrao or organization_id in p.organizations(["ssl"]):
+        return True
+    return department_id is not None and department_id in p.departments(["ssl"])
+
+
+def ssl_scope(p: Principal) -> dict:
+    """What enrollment needs to list only the SSL requests `p` sees (the same rule as sees_ssl)."""
+    if p.is_mrao:
+        return {"all": True}
+    return {"organizations": sorted(p.organizations(["ssl"])), "departments": sorted(p.departments(["ssl"]))}

@@ -2,7 +2,7 @@
 validation (DCV) and CAA, as events (V1), RPC requests and answers.
 
 Names arrive as typed and leave normalised (lower case, IDN as A-labels, no trailing dot); the rules are in
-services/domains/names.py. A DCV random value for HTTP or DNS is public by design (it is published in DNS or on
+contracts/names.py. A DCV random value for HTTP or DNS is public by design (it is published in DNS or on
 the web server) and travels in events; the code of an email DCV is a secret and never does: notify fetches the
 mail to send with the `dcv_mail` RPC, and events carry only that it was sent.
 """

@@ -54,7 +54,8 @@ def build_spec(service_cls, server_url: str) -> dict:
         operation: Operation = handler.doc
         path = _openapi_path(handler.url)
         method = handler.method.lower()
-        parameters = [{"in": "path", "name": name, "required": True, "schema": {"type": "string", "format": "uuid"}}
+        parameters = [{"in": "path", "name": name, "required": True,
+                       "schema": {"type": "string", "format": "uuid"} if name.endswith("_id") else {"type": "string"}}
                       for name in re.findall(r"{([a-z_]+)}", path)]
         if operation.query is not None:
             parameters.append({"in": "query", "schema": operation.query})

@@ -171,3 +171,71 @@ class DcvOutcome(Schema):
                                                                      "dns_value_missing, caa_forbids, …"})
     detail = fields.String(required=True)
     domain = fields.Nested(Domain, required=True)
+
+
+# ---- certificates ---------------------------------------------------------------------------------------------
+
+from contracts import ca as ca_contract  # noqa: E402
+from contracts import enrollment as enrollment_contract  # noqa: E402
+
+
+class Ca(ca_contract.CaV1):
+    pass
+
+
+class CaList(Schema):
+    items = fields.List(fields.Nested(Ca), required=True)
+    total = fields.Integer(required=True)
+
+
+class ProfileFields(enrollment_contract.ProfileFieldsV1):
+    pass
+
+
+class ProfileChanges(enrollment_contract.ProfileFieldsV1):
+    """Partial: only the fields sent change."""
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+class Profile(enrollment_contract.ProfileFieldsV1):
+    class Meta:
+        unknown = RAISE
+
+    profile_id = fields.UUID(required=True)
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+class ProfileList(Schema):
+    items = fields.List(fields.Nested(Profile), required=True)
+    total = fields.Integer(required=True)
+
+
+class Ssl(enrollment_contract.SslV1):
+    pass
+
+
+class SslList(Schema):
+    items = fields.List(fields.Nested(Ssl), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class SslListQuery(PageQuery):
+    status = fields.String(validate=validate.OneOf(enrollment_contract.SSL_STATUSES))
+    q = fields.String(validate=validate.Length(min=1, max=253), metadata={"description": "part of the CN or a SAN"})
+    organization_id = fields.UUID()
+    department_id = fields.UUID()
+    profile_id = fields.UUID()
+    serial = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f:]{1,64}$"))
+    expires_before = fields.AwareDateTime(default_timezone=None)
+    expires_after = fields.AwareDateTime(default_timezone=None)
+
+
+class DownloadQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    format = fields.String(load_default="pem", validate=validate.OneOf(list(enrollment_contract.DOWNLOAD_FORMATS)))

@@ -17,6 +17,7 @@ from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_orgs import OrganizationRoutes
 from gateway.api_outbox import OutboxRoutes
 from gateway.api_persons import PersonRoutes
+from gateway.api_ssl import CertificateRoutes
 from gateway.base import GatewayBase, json_response
 from gateway.directory import OrgDirectory
 from gateway.http import api
@@ -28,7 +29,7 @@ from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, ca
 
 
 class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, OutboxRoutes,
-                     GatewayBase):
+                     CertificateRoutes, GatewayBase):
     name = "gateway"
 
     context = Context()
@@ -36,6 +37,8 @@ class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, 
     identity_rpc = RpcProxy("identity")
     domains_rpc = RpcProxy("domains")
     notify_rpc = RpcProxy("notify")
+    ca_rpc = RpcProxy("ca")
+    enrollment_rpc = RpcProxy("enrollment")
     orgs_directory = FollowerProvider("orgs", OrgDirectory)
     principals = FollowerProvider("identity", PrincipalDirectory)
     idempotency = IdempotencyProvider()

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from contracts.domains import DCV_EMAIL_LOCAL_PARTS, HTTP_FILE_PATH, TXT_LABEL
 from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from services.domains import names
+from contracts import names
 from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, NewDelegation,
                                        RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
 from services.domains.events import (DcvFailed, DcvStarted, DcvValidated, DelegationAdded, DelegationApproved,

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from contracts.errors import Conflict
-from services.domains import names
+from contracts import names
 from services.domains.domain import dcv_email_addresses, dcv_status
 from services.runtime.events import Envelope, utc
 

@@ -16,8 +16,9 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from contracts import domains as contract
+from contracts import names
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound
-from services.domains import domain, names
+from services.domains import domain
 from services.domains.adapters.dns import DnsClient, DnsLookupFailed
 from services.domains.adapters.http_fetch import FetchFailed, HttpFetcher
 from services.domains.caa import decide_caa

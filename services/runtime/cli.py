@@ -19,6 +19,8 @@ SERVICES = {
     "identity": "services.identity.service:IdentityService",
     "domains": "services.domains.service:DomainsService",
     "notify": "services.notify.service:NotifyService",
+    "ca": "services.ca.service:CaService",
+    "enrollment": "services.enrollment.service:EnrollmentService",
     "gateway": "gateway.service:GatewayService",
 }
 

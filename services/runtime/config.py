@@ -37,6 +37,15 @@ database in which each service gets its own schema.
 | smtp_username        | CERTPLANE_SMTP_USERNAME              | (no auth)                   |
 | smtp_password        | CERTPLANE_SMTP_PASSWORD              |                             |
 | mail_from            | CERTPLANE_MAIL_FROM                  | certplane@localhost         |
+| ca_kek               | CERTPLANE_CA_KEK                     | (embedded: generated into var_dir/ca-kek; distributed: required) |
+| ca_key_algorithm     | CERTPLANE_CA_KEY_ALGORITHM           | ec-p256 (ec-p384, rsa-3072, rsa-4096) for the CAs made at first start |
+| ca_organization      | CERTPLANE_CA_ORGANIZATION            | Certplane (O of the CAs made at first start) |
+| ca_country           | CERTPLANE_CA_COUNTRY                 | US (C of those CAs; BR 7.1.2.10.2 wants one) |
+| crl_check_interval   | CERTPLANE_CRL_CHECK_INTERVAL         | 15 (seconds between checks for a CRL to publish) |
+| crl_refresh_hours    | CERTPLANE_CRL_REFRESH_HOURS          | 24 (a new CRL at least this often)   |
+| crl_validity_days    | CERTPLANE_CRL_VALIDITY_DAYS          | 7 (nextUpdate; at most 10, DESIGN §6) |
+| auto_renew_days      | CERTPLANE_AUTO_RENEW_DAYS            | 30 (an auto-renew certificate is renewed this long before expiry) |
+| auto_renew_check_interval | CERTPLANE_AUTO_RENEW_CHECK_INTERVAL | 3600 (seconds)            |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -85,6 +94,15 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     mail_from: str = "certplane@localhost"
+    ca_kek: str | None = None
+    ca_key_algorithm: str = "ec-p256"
+    ca_organization: str = "Certplane"
+    ca_country: str = "US"
+    crl_check_interval: float = 15.0
+    crl_refresh_hours: float = 24.0
+    crl_validity_days: float = 7.0
+    auto_renew_days: float = 30.0
+    auto_renew_check_interval: float = 3600.0
 
     @property
     def embedded(self) -> bool:
@@ -151,6 +169,15 @@ ENVIRONMENT_VARIABLES = {
     "smtp_username": "CERTPLANE_SMTP_USERNAME",
     "smtp_password": "CERTPLANE_SMTP_PASSWORD",
     "mail_from": "CERTPLANE_MAIL_FROM",
+    "ca_kek": "CERTPLANE_CA_KEK",
+    "ca_key_algorithm": "CERTPLANE_CA_KEY_ALGORITHM",
+    "ca_organization": "CERTPLANE_CA_ORGANIZATION",
+    "ca_country": "CERTPLANE_CA_COUNTRY",
+    "crl_check_interval": "CERTPLANE_CRL_CHECK_INTERVAL",
+    "crl_refresh_hours": "CERTPLANE_CRL_REFRESH_HOURS",
+    "crl_validity_days": "CERTPLANE_CRL_VALIDITY_DAYS",
+    "auto_renew_days": "CERTPLANE_AUTO_RENEW_DAYS",
+    "auto_renew_check_interval": "CERTPLANE_AUTO_RENEW_CHECK_INTERVAL",
 }
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -176,7 +203,9 @@ def _names(value) -> tuple[str, ...]:
 _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "catch_up_interval": float,
            "rpc_timeout": float, "session_ttl": float, "login_max_failures": int, "lockout_seconds": float,
            "dns_timeout": float, "dcv_http_allow_private": _boolean, "dcv_http_timeout": float, "dcv_http_port": int, "dcv_https_port": int,
-           "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int}
+           "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
+           "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
+           "auto_renew_days": float, "auto_renew_check_interval": float}
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:
@@ -206,6 +235,8 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
             except ValueError:
                 raise SystemExit(f"setting {name}: {values[name]!r} is not a valid {convert.__name__}") from None
     settings = Settings(**values)
+    if not 0 < settings.crl_validity_days <= 10:
+        raise SystemExit("setting crl_validity_days: a CRL's nextUpdate must be within 10 days (DESIGN §6)")
     if settings.smtp_security not in SMTP_SECURITY:
         raise SystemExit(f"setting smtp_security: {settings.smtp_security!r}; use one of {', '.join(SMTP_SECURITY)}")
     return settings

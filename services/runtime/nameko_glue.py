@@ -228,18 +228,19 @@ class FollowerProvider(DependencyProvider):
 
 
 class CatchUpTimer(Timer):
-    """`@catch_up_timer()`: runs the method at start, then every `settings.catch_up_interval` seconds — or after
-    `RETRY_SECONDS` while the method returns False (the producer did not answer, e.g. at start-up before its
-    RPC consumer or ours is ready)."""
+    """`@catch_up_timer()`: runs the method at start, then every `settings.catch_up_interval` seconds (or the
+    setting named by `setting=`) — or after `RETRY_SECONDS` while the method returns False or fails (the
+    producer did not answer, e.g. at start-up before its RPC consumer or ours is ready)."""
 
     RETRY_SECONDS = 1.0
 
-    def __init__(self, **kwargs):
+    def __init__(self, setting: str = "catch_up_interval", **kwargs):
         super().__init__(interval=5.0, eager=True, **kwargs)
+        self.setting = setting
         self.succeeded = False
 
     def setup(self):
-        self.interval = float(settings_of(self.container).catch_up_interval)
+        self.interval = float(getattr(settings_of(self.container), self.setting))
         super().setup()
 
     def handle_result(self, worker_ctx, result=None, exc_info=None):

@@ -273,3 +273,22 @@ def test_every_notify_event_example_validates_and_round_trips(event_type):
 
 def test_no_notify_event_can_carry_a_mail_body():
     assert all(not {"text", "body"} & set(schema().fields) for schema in notify.EVENTS.values())
+
+
+# ---- ca -----------------------------------------------------------------------------------------------------------
+
+from contracts import ca  # noqa: E402
+from services.ca import events as ca_events  # noqa: E402
+
+
+@pytest.mark.parametrize("event_type", sorted(ca.EVENTS))
+def test_every_ca_event_example_validates_and_matches_the_service_event(event_type):
+    schema = ca.EVENTS[event_type]()
+    example = ca.EXAMPLES[event_type]
+    assert schema.validate(example) == {}
+    assert schema.validate({**example, "added_in_a_later_release": 1}) == {}
+    assert ca_events.decode(event_type, example).encode().payload == example
+
+
+def test_no_ca_event_can_carry_a_private_key():
+    assert all(not {"key", "private_key", "key_pem"} & set(schema().fields) for schema in ca.EVENTS.values())

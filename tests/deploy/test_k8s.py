@@ -33,6 +33,7 @@ CONFIGMAP = "certplane-config"
 SECRET = "certplane-secrets"
 SECRET_KEYS = {"AMQP_URI", "CERTPLANE_DATABASE_URL"}
 OPTIONAL_SECRET_KEYS = {"notify": {"CERTPLANE_SMTP_PASSWORD"}}   # marked optional: the Secret may omit them
+EXTRA_SECRET_KEYS = {"ca": {"CERTPLANE_CA_KEK"}}                   # required by that service only
 PARTS = {"app.kubernetes.io/name": "certplane"}
 
 # The oldest Kubernetes release the manifests promise to work on, and the newest whose schemas are bundled.
@@ -202,9 +203,10 @@ def test_secret_example_is_valid_and_holds_only_placeholders():
     secret = _secret_example()
     assert _schema_errors(secret) == []
     assert secret["kind"] == "Secret" and secret["metadata"]["name"] == SECRET
-    assert set(secret["stringData"]) == SECRET_KEYS
+    assert set(secret["stringData"]) == SECRET_KEYS.union(*EXTRA_SECRET_KEYS.values())
     for key, value in secret["stringData"].items():
-        assert urlsplit(value).password == "CHANGE-ME", f"{key} in {SECRET_EXAMPLE.name} must be a placeholder"
+        placeholder = urlsplit(value).password if key in SECRET_KEYS else value   # URLs: their password
+        assert placeholder == "CHANGE-ME", f"{key} in {SECRET_EXAMPLE.name} must be a placeholder"
 
 
 def test_no_secret_is_rendered_or_listed(rendered):
@@ -248,11 +250,12 @@ def test_env_comes_from_the_configmap_and_the_documented_secret(rendered):
             required = {(v["valueFrom"]["secretKeyRef"]["name"], v["name"], v["valueFrom"]["secretKeyRef"]["key"])
                         for v in refs if not v["valueFrom"]["secretKeyRef"].get("optional")}
             optional = {v["name"] for v in refs if v["valueFrom"]["secretKeyRef"].get("optional")}
-            assert required == {(SECRET, key, key) for key in SECRET_KEYS}
             component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+            assert required == {(SECRET, key, key) for key in SECRET_KEYS | EXTRA_SECRET_KEYS.get(component, set())}
             assert optional == OPTIONAL_SECRET_KEYS.get(component, set())
     assert f"kubectl create secret generic {SECRET}" in readme
-    assert all(f"--from-literal={key}=" in readme for key in SECRET_KEYS)
+    assert all(f"--from-literal={key}=" in readme
+               for key in SECRET_KEYS.union(*EXTRA_SECRET_KEYS.values()))
 
 
 def test_processes_run_distributed_and_reachable_from_outside_the_pod(rendered):

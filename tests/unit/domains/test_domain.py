@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from contracts.errors import Conflict, Forbidden, InvalidRequest
-from services.domains import domain, names
+from contracts import names
+from services.domains import domain
 from services.domains.commands import (AddDelegation, Caa, CreateDomain, DecideDelegation, DeleteDomain,
                                        NewDelegation, RecordCheck, StartDcv)
 

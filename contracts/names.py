@@ -1,4 +1,5 @@
 """Domain names: how a typed name becomes the stored one, and which stored domains cover a certificate name.
+Shared by `domains` (what may be delegated) and `enrollment` (what a certificate may name), so both apply one rule.
 Pure: no I/O (the public-suffix list is the `publicsuffixlist` package's bundled copy).
 
 Normalised: lower case, IDN labels as A-labels (IDNA 2008 with UTS #46 mapping, `idna`), no trailing dot,

@@ -1,0 +1,336 @@
+"""`enrollment` service contracts: certificate profiles and SSL certificate requests with their lifecycle
+(`requested → approved → applied → issued → downloaded`, and `declined`, `revoked`, `expired`), as events (V1),
+RPC requests and answers. A CSR is public data and travels in `ssl_requested.v1`; certificates too."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from contracts.access import CERT_TYPES
+from contracts.ca import LEAF_REVOCATION_REASONS
+from contracts.common import text
+
+SOURCE = "enrollment"
+
+SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired")
+DOWNLOAD_FORMATS = {
+    "pem": ("application/x-pem-file", "crt", "the certificate, PEM"),
+    "der": ("application/pkix-cert", "cer", "the certificate, DER"),
+    "chain": ("application/x-pem-file", "pem", "certificate and issuing CA, PEM"),
+    "fullchain": ("application/x-pem-file", "pem", "certificate, issuing CA and root, PEM"),
+    "p7b": ("application/pkcs7-mime", "p7b", "certificate, issuing CA and root as PKCS#7 (DER)"),
+}
+
+
+# ---- certificate profiles (the rules per certificate type are explained in services/enrollment/profiles.py) ----
+
+KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")
+KEY_USAGES = ("digital_signature", "key_encipherment", "key_agreement", "content_commitment", "data_encipherment")
+EXTENDED_KEY_USAGES = ("server_auth", "client_auth", "code_signing", "email_protection")
+
+MAX_TERM_DAYS = 398
+MAX_SANS = 250
+MAX_COMMON_NAME = 64                        # ub-common-name, RFC 5280
+
+# CA/Browser Forum BR 6.3.2 (ballot SC-081), as DESIGN §6 states it: (issued before, at most days), then the last.
+BR_VALIDITY_STEPS = ((datetime(2027, 3, 15, tzinfo=timezone.utc), 200),
+                     (datetime(2029, 3, 15, tzinfo=timezone.utc), 100))
+BR_FINAL_MAX_DAYS = 47
+
+# What each certificate type may carry (see the module docstring).
+EKU_ALLOWED = {"ssl": {"server_auth", "client_auth"}, "client": {"client_auth", "email_protection"},
+               "code_signing": {"code_signing"}, "device": {"server_auth", "client_auth"}}
+EKU_REQUIRED = {"ssl": {"server_auth"}, "client": set(), "code_signing": {"code_signing"}, "device": set()}
+KEY_USAGE_ALLOWED = {"ssl": {"digital_signature"}, "client": {"digital_signature", "content_commitment"},
+                     "code_signing": {"digital_signature"}, "device": {"digital_signature"}}
+CODE_SIGNING_KEY_TYPES = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")   # CS BR 6.1.5: RSA ≥ 3072
+
+
+def br_max_validity_days(at: datetime) -> int:
+    """The longest TLS certificate validity, in days, the BRs allow for a certificate issued at `at`."""
+    if at.tzinfo is None:
+        raise ValueError("br_max_validity_days needs a timezone-aware datetime")
+    for before, days in BR_VALIDITY_STEPS:
+        if at < before:
+            return days
+    return BR_FINAL_MAX_DAYS
+
+
+# ---- the profile's fields -----------------------------------------------------------------------------------
+
+def _unique(values: list) -> bool:
+    return len(values) == len(set(values))
+
+
+class ProfileFieldsV1(Schema):
+    """A certificate profile as created or replaced (RPC request V1: unknown fields are refused).
+
+    `now` decides the BR validity ceiling for SSL terms: `ProfileFieldsV1(now=...)`; without it the clock is read
+    when loading, which is right at an entrypoint. Cross-field rules need the whole profile: validate the merged
+    profile on an update, not the partial change."""
+
+    class Meta:
+        unknown = RAISE
+
+    def __init__(self, *, now: datetime | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.now = now
+
+    name = text(64, required=True)
+    description = text(1024, allow_none=True, load_default=None)
+    ca_id = fields.UUID(allow_none=True, load_default=None, metadata={"description": "null: the default CA"})
+    cert_type = fields.String(required=True, validate=validate.OneOf(CERT_TYPES))
+    terms = fields.List(fields.Integer(strict=True, validate=validate.Range(1, MAX_TERM_DAYS)), required=True,
+                        validate=validate.Length(min=1, max=10), metadata={"description": "allowed terms in days"})
+    key_types = fields.List(fields.String(validate=validate.OneOf(KEY_TYPES)), required=True,
+                            validate=validate.Length(min=1, max=len(KEY_TYPES)))
+    key_usage = fields.List(fields.String(validate=validate.OneOf(KEY_USAGES)),
+                            load_default=lambda: ["digital_signature"],
+                            validate=validate.Length(min=1, max=len(KEY_USAGES)))
+    key_encipherment_for_rsa = fields.Boolean(load_default=False, metadata={
+        "description": "add keyEncipherment to certificates for RSA keys (never for ECDSA keys)"})
+    extended_key_usage = fields.List(fields.String(validate=validate.OneOf(EXTENDED_KEY_USAGES)), required=True,
+                                     validate=validate.Length(min=1, max=len(EXTENDED_KEY_USAGES)))
+    max_sans = fields.Integer(strict=True, load_default=100, validate=validate.Range(1, MAX_SANS))
+    requires_approval = fields.Boolean(load_default=True)
+    public = fields.Boolean(load_default=False, metadata={
+        "description": "true: fresh DCV evidence is required for every name, as for a public CA"})
+
+    @validates_schema
+    def _fits_its_certificate_type(self, data, **_):
+        errors: dict[str, list[str]] = {}
+        for field in ("terms", "key_types", "key_usage", "extended_key_usage"):
+            if field in data and not _unique(data[field]):
+                errors.setdefault(field, []).append("must not repeat a value")
+        cert_type = data.get("cert_type")
+        if cert_type is None:
+            if errors:
+                raise ValidationError(errors)
+            return
+        for usage in data.get("key_usage", ()):
+            if usage not in KEY_USAGE_ALLOWED[cert_type]:
+                errors.setdefault("key_usage", []).append(_key_usage_refusal(cert_type, usage))
+        if "key_usage" in data and "digital_signature" not in data["key_usage"]:
+            errors.setdefault("key_usage", []).append("must include digital_signature")
+        eku = set(data.get("extended_key_usage", ()))
+        if "extended_key_usage" in data:
+            for usage in sorted(eku - EKU_ALLOWED[cert_type]):
+                errors.setdefault("extended_key_usage", []).append(f"{usage} is not allowed in a {cert_type} "
+                                                                   "profile")
+            for usage in sorted(EKU_REQUIRED[cert_type] - eku):
+                errors.setdefault("extended_key_usage", []).append(f"a {cert_type} profile must include {usage}")
+        if cert_type == "ssl" and data.get("terms"):
+            ceiling = br_max_validity_days(self.now or datetime.now(timezone.utc))
+            for days in sorted(d for d in data["terms"] if d > ceiling):
+                errors.setdefault("terms", []).append(f"{days} days is over the CA/Browser Forum limit of {ceiling} "
+                                                      "days for TLS certificates issued now")
+        if cert_type == "code_signing":
+            for key_type in data.get("key_types", ()):
+                if key_type not in CODE_SIGNING_KEY_TYPES:
+                    errors.setdefault("key_types", []).append(f"{key_type} is too small for code signing (RSA "
+                                                              "keys need at least 3072 bits)")
+            if data.get("key_encipherment_for_rsa"):
+                errors.setdefault("key_encipherment_for_rsa", []).append(
+                    "code-signing certificates carry digitalSignature only")
+        if errors:
+            raise ValidationError(errors)
+
+
+def _key_usage_refusal(cert_type: str, usage: str) -> str:
+    if usage == "key_encipherment":
+        return ("key_encipherment is not listed: set key_encipherment_for_rsa instead (it is allowed for RSA keys "
+                "only, never for ECDSA)")
+    if usage == "content_commitment":
+        return "content_commitment is allowed only in client (S/MIME) profiles"
+    return f"{usage} is not offered in a {cert_type} profile (it depends on the key algorithm or is not recommended)"
+
+
+
+# ---- RPC requests (V1) ------------------------------------------------------------------------------------
+
+class SslRequestV1(Schema):
+    """POST /api/v1/ssl: what an administrator fills in on the SSL request form."""
+    class Meta:
+        unknown = RAISE
+
+    organization_id = fields.UUID(required=True)
+    department_id = fields.UUID(allow_none=True, load_default=None)
+    profile_id = fields.UUID(required=True)
+    term_days = fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
+    csr = fields.String(required=True, validate=validate.Length(min=1, max=65536),
+                        metadata={"description": "PEM (or base64 DER) PKCS#10 request"})
+    common_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=300),
+                                metadata={"description": "at most 64 characters once normalised; one of the SANs"})
+    sans = fields.List(fields.String(validate=validate.Length(min=1, max=300)), load_default=list,
+                       validate=validate.Length(max=500))
+    comments = text(1024, allow_none=True, load_default=None)
+    external_requester = fields.Email(allow_none=True, load_default=None)
+    auto_renew = fields.Boolean(load_default=False)
+
+
+class RenewV1(Schema):
+    """POST /api/v1/ssl/{id}/renew and /replace: the same details again, with a new CSR (or the stored one, which
+    keeps the key)."""
+    class Meta:
+        unknown = RAISE
+
+    csr = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=65536),
+                        metadata={"description": "a new CSR; absent: the one of the certificate renewed"})
+
+
+class ApproveV1(Schema):
+    class Meta:
+        unknown = RAISE
+
+    message = text(1024, allow_none=True, load_default=None)
+
+
+class DeclineV1(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = text(1024, required=True)
+
+
+class RevokeV1(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(load_default="unspecified", validate=validate.OneOf(LEAF_REVOCATION_REASONS),
+                           metadata={"description": "RFC 5280 reason allowed for a subscriber certificate (BR 7.2.2)"})
+
+
+# ---- RPC answers (V1) -------------------------------------------------------------------------------------
+
+class SslV1(Schema):
+    ssl_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SSL_STATUSES))
+    organization_id = fields.UUID(required=True)
+    department_id = fields.UUID(allow_none=True)
+    profile_id = fields.UUID(required=True)
+    term_days = fields.Integer(required=True)
+    common_name = fields.String(required=True)
+    sans = fields.List(fields.String(), required=True)
+    key_type = fields.String(required=True)
+    comments = fields.String(allow_none=True)
+    external_requester = fields.String(allow_none=True)
+    auto_renew = fields.Boolean(required=True)
+    requested_by = fields.String(required=True)
+    approved_by = fields.String(allow_none=True)
+    declined_reason = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    serial = fields.String(allow_none=True)
+    ca_id = fields.String(allow_none=True)
+    not_before = fields.String(allow_none=True)
+    not_after = fields.String(allow_none=True)
+    sha256_fingerprint = fields.String(allow_none=True)
+    revocation_reason = fields.String(allow_none=True)
+    renewal_of = fields.String(allow_none=True)
+    renewed_by = fields.String(allow_none=True, metadata={"description": "the request that renews this one"})
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+# ---- events (V1) ------------------------------------------------------------------------------------------
+
+class _Event(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class SslRequestedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    department_id = fields.UUID(allow_none=True)
+    profile_id = fields.UUID(required=True)
+    term_days = fields.Integer(required=True)
+    common_name = fields.String(required=True)
+    sans = fields.List(fields.String(), required=True)
+    key_type = fields.String(required=True)
+    csr_pem = fields.String(required=True)
+    subject = fields.Dict(required=True, metadata={"description": "O, OU, C, ST, L from the organization"})
+    comments = fields.String(allow_none=True)
+    external_requester = fields.String(allow_none=True)
+    auto_renew = fields.Boolean(required=True)
+    requested_by = fields.String(required=True)
+    renewal_of = fields.UUID(allow_none=True, load_default=None, metadata={"description": "renew/replace: the old"})
+    replaces = fields.Boolean(load_default=False, metadata={"description": "revoke the old one once this is issued"})
+
+
+class SslApprovedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    approved_by = fields.String(required=True)
+    message = fields.String(allow_none=True)
+    automatic = fields.Boolean(required=True, metadata={"description": "no approval needed, or auto approve"})
+
+
+class SslDeclinedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    declined_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class SslAppliedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+
+
+class SslIssuanceFailedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    reason = fields.String(required=True)
+    findings = fields.List(fields.Dict(), required=True)
+
+
+class SslIssuedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    serial = fields.String(required=True)
+    ca_id = fields.String(required=True)
+    not_before = fields.String(required=True)
+    not_after = fields.String(required=True)
+    sha256_fingerprint = fields.String(required=True)
+    certificate_pem = fields.String(required=True)
+    chain_pem = fields.List(fields.String(), required=True)
+
+
+class SslDownloadedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    format = fields.String(required=True)
+    downloaded_by = fields.String(required=True)
+
+
+class SslRevokedV1(_Event):
+    ssl_id = fields.UUID(required=True)
+    serial = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(LEAF_REVOCATION_REASONS))
+    revoked_by = fields.String(required=True)
+
+
+EVENTS = {
+    "ssl_requested.v1": SslRequestedV1,
+    "ssl_approved.v1": SslApprovedV1,
+    "ssl_declined.v1": SslDeclinedV1,
+    "ssl_applied.v1": SslAppliedV1,
+    "ssl_issuance_failed.v1": SslIssuanceFailedV1,
+    "ssl_issued.v1": SslIssuedV1,
+    "ssl_downloaded.v1": SslDownloadedV1,
+    "ssl_revoked.v1": SslRevokedV1,
+}
+
+
+class ProfileCreatedV1(_Event):
+    profile_id = fields.UUID(required=True)
+    profile = fields.Dict(required=True, metadata={"description": "ProfileFieldsV1, whole"})
+
+
+class ProfileUpdatedV1(_Event):
+    profile_id = fields.UUID(required=True)
+    profile = fields.Dict(required=True, metadata={"description": "ProfileFieldsV1 after the change, whole"})
+    changed = fields.List(fields.String(), required=True)
+
+
+class ProfileDeletedV1(_Event):
+    profile_id = fields.UUID(required=True)
+
+
+EVENTS.update({"profile_created.v1": ProfileCreatedV1, "profile_updated.v1": ProfileUpdatedV1,
+               "profile_deleted.v1": ProfileDeletedV1})

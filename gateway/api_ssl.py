@@ -1,0 +1,259 @@
+"""Certificates: the CAs (/api/v1/cas, public CA certificates, CRLs and OCSP), certificate profiles
+(/api/v1/profiles) and SSL requests (/api/v1/ssl). Scoped (DESIGN §6): an SSL request is visible to MRAOs and to
+RAO/DRAO roles of type ssl over its organization/department (contracts/access.py sees_ssl)."""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from werkzeug.wrappers import Request, Response
+
+from contracts import access
+from contracts import enrollment as enrollment_contract
+from contracts.errors import Forbidden, InvalidRequest, NotFound
+from gateway import schemas, views
+from gateway.base import json_response, parse_body, parse_query, read_body
+from gateway.http import api
+from gateway.openapi import Operation
+
+_SSL = "/api/v1/ssl/<ssl_id>"
+OCSP_REQUEST_LIMIT = 8192
+
+
+class CertificateRoutes:
+    # ---- CAs, public CA material, CRL and OCSP ----------------------------------------------------------
+    @api("GET", "/api/v1/cas", doc=Operation("List the certificate authorities", "cas",
+                                             responses={200: (schemas.CaList, "the CAs")}))
+    def list_cas(self, request: Request):
+        self._begin(request)
+        items = self._call(self.ca_rpc, "list_cas")
+        return json_response(200, {"items": items, "total": len(items)})
+
+    @api("GET", "/api/v1/cas/<ca_id>", doc=Operation("Get a CA (with its certificate, PEM)", "cas",
+                                                     responses={200: (schemas.Ca, "the CA")}))
+    def get_ca(self, request: Request, ca_id: str):
+        self._begin(request)
+        return json_response(200, self._call(self.ca_rpc, "get_ca", ca_id))
+
+    @api("GET", "/ca/<ca_id>.crt", doc=Operation(
+        "A CA certificate, DER (the AIA caIssuers link; `?format=pem` for PEM, `?format=chain` for the CA and its "
+        "parents in PEM)", "cas", public=True, responses={200: (None, "application/pkix-cert")}))
+    def ca_certificate(self, request: Request, ca_id: str):
+        fmt = request.args.get("format", "der")
+        if fmt not in ("der", "pem", "chain"):
+            raise InvalidRequest("format must be der, pem or chain", {"format": ["unknown"]}, code="unknown_format")
+        if fmt == "chain":
+            return Response("".join(self._call(self.ca_rpc, "chain", ca_id)), mimetype="application/x-pem-file")
+        pem = self._call(self.ca_rpc, "get_ca", ca_id)["certificate_pem"]
+        if fmt == "pem":
+            return Response(pem, mimetype="application/x-pem-file")
+        der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+        return Response(der, mimetype="application/pkix-cert")
+
+    @api("GET", "/crl/<ca_id>.crl", doc=Operation("The CA's latest CRL (DER)", "cas", public=True,
+                                                  responses={200: (None, "application/pkix-crl")}))
+    def crl(self, request: Request, ca_id: str):
+        der = base64.b64decode(self._call(self.ca_rpc, "get_crl", ca_id))
+        return Response(der, mimetype="application/pkix-crl")
+
+    @api("POST", "/ocsp", doc=Operation("OCSP (RFC 6960): a DER request as application/ocsp-request", "cas",
+                                        public=True, responses={200: (None, "application/ocsp-response")}))
+    def ocsp_post(self, request: Request):
+        raw = read_body(request, OCSP_REQUEST_LIMIT, ("application/ocsp-request",))
+        return self._ocsp(raw)
+
+    @api("GET", "/ocsp/<path:encoded>", doc=Operation(
+        "OCSP (RFC 6960 appendix A): the DER request, base64 then URL-encoded, as the path", "cas", public=True,
+        responses={200: (None, "application/ocsp-response")}))
+    def ocsp_get(self, request: Request, encoded: str):
+        try:
+            raw = base64.b64decode(encoded, validate=False)
+        except (binascii.Error, ValueError):
+            raw = b""
+        return self._ocsp(raw)
+
+    def _ocsp(self, raw: bytes):
+        answer = self._call(self.ca_rpc, "ocsp", base64.b64encode(raw).decode())
+        return Response(base64.b64decode(answer), mimetype="application/ocsp-response")
+
+    # ---- profiles ---------------------------------------------------------------------------------------
+    @api("GET", "/api/v1/profiles", doc=Operation("List certificate profiles", "profiles",
+                                                  responses={200: (schemas.ProfileList, "the profiles")}))
+    def list_profiles(self, request: Request):
+        self._begin(request)
+        items = self._call(self.enrollment_rpc, "list_profiles")
+        return json_response(200, {"items": items, "total": len(items)})
+
+    @api("POST", "/api/v1/profiles", doc=Operation("Create a certificate profile (MRAO)", "profiles",
+                                                   body=schemas.ProfileFields, idempotent_post=True,
+                                                   responses={201: (schemas.Profile, "created")}))
+    def create_profile(self, request: Request):
+        scope = self._begin(request)
+        raw, payload = parse_body(request, schemas.ProfileFields(), self.context.settings.max_body_bytes)
+        scope.require_mrao("creating a certificate profile")
+
+        def run(derived_id):
+            profile = self._call(self.enrollment_rpc, "create_profile", payload, derived_id)["profile"]
+            return json_response(201, profile, {"Location": f"/api/v1/profiles/{profile['profile_id']}"})
+        return self._idempotent(request, scope.principal, raw, run)
+
+    @api("GET", "/api/v1/profiles/<profile_id>", doc=Operation("Get a profile", "profiles",
+                                                               responses={200: (schemas.Profile, "the profile")}))
+    def get_profile(self, request: Request, profile_id: str):
+        self._begin(request)
+        return json_response(200, self._call(self.enrollment_rpc, "get_profile", profile_id))
+
+    @api("PATCH", "/api/v1/profiles/<profile_id>", doc=Operation(
+        "Change a profile (MRAO)", "profiles", body=schemas.ProfileChanges,
+        responses={200: (schemas.Profile, "the profile after the change")}))
+    def update_profile(self, request: Request, profile_id: str):
+        scope = self._begin(request)
+        _raw, changes = parse_body(request, schemas.ProfileChanges(), self.context.settings.max_body_bytes)
+        scope.require_mrao("changing a certificate profile")
+        return json_response(200, self._call(self.enrollment_rpc, "update_profile", profile_id, changes)["profile"])
+
+    @api("DELETE", "/api/v1/profiles/<profile_id>", doc=Operation("Delete a profile (MRAO)", "profiles",
+                                                                  responses={204: (None, "deleted")}))
+    def delete_profile(self, request: Request, profile_id: str):
+        scope = self._begin(request)
+        scope.require_mrao("deleting a certificate profile")
+        self._call(self.enrollment_rpc, "delete_profile", profile_id)
+        return Response(status=204)
+
+    # ---- SSL requests -----------------------------------------------------------------------------------
+    @api("GET", "/api/v1/ssl", doc=Operation(
+        "The SSL inventory you see, newest first, with filters", "ssl", query=schemas.SslListQuery,
+        responses={200: (schemas.SslList, "a page; X-Total-Count has the total")}))
+    def list_ssl(self, request: Request):
+        scope = self._begin(request)
+        query = parse_query(request, schemas.SslListQuery())
+        filters = {k: (str(v) if k.endswith("_id") else v) for k, v in query.items()
+                   if k not in ("position", "size") and v is not None}
+        for key in ("expires_before", "expires_after"):
+            if key in filters:
+                filters[key] = filters[key].isoformat()
+        found = self._call(self.enrollment_rpc, "list_ssl", access.ssl_scope(scope.principal), filters,
+                           query["position"], query["size"])
+        return json_response(200, views.page(found["items"], found["total"], query["position"], query["size"]),
+                             {"X-Total-Count": str(found["total"])})
+
+    @api("HEAD", "/api/v1/ssl", doc=Operation("Count the SSL certificates you see (X-Total-Count)", "ssl",
+                                              query=schemas.SslListQuery,
+                                              responses={200: (None, "X-Total-Count has the count")}))
+    def count_ssl(self, request: Request):
+        response = self.list_ssl(request)
+        return Response(status=200, headers={"X-Total-Count": response.headers["X-Total-Count"]})
+
+    @api("POST", "/api/v1/ssl", doc=Operation(
+        "Request an SSL certificate from a CSR. Every name must be delegated (approved, active) to the "
+        "organization or department for ssl. Issued at once when the profile needs no approval or you hold "
+        "\"SSL auto approve\"; otherwise it waits for another eligible administrator.", "ssl",
+        body=enrollment_contract.SslRequestV1, idempotent_post=True,
+        responses={201: (schemas.Ssl, "requested (or issued)"),
+                   422: (schemas.Error, "names not allowed, key or term refused by the profile, lint failed")}))
+    def request_ssl(self, request: Request):
+        scope = self._begin(request)
+        raw, payload = parse_body(request, enrollment_contract.SslRequestV1(), self.context.settings.max_body_bytes)
+        organization_id = str(payload["organization_id"])
+        department_id = str(payload["department_id"]) if payload.get("department_id") else None
+        scope.organization(organization_id)
+        if department_id is not None:
+            scope.department(organization_id, department_id)
+        if not access.sees_ssl(scope.principal, organization_id, department_id):
+            raise Forbidden("requesting SSL certificates here needs an MRAO role, or an RAO or DRAO role of type "
+                            "ssl for this organization or department", {"missing": "role RAO/DRAO ssl here"})
+        auto = scope.principal.has_privilege("ssl_auto_approve")
+
+        def run(derived_id):
+            found = self._call(self.enrollment_rpc, "request_ssl", payload, scope.principal.admin_id, auto,
+                               derived_id)["ssl"]
+            return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
+        return self._idempotent(request, scope.principal, raw, run)
+
+    @api("GET", _SSL, doc=Operation("Get an SSL request/certificate", "ssl",
+                                    responses={200: (schemas.Ssl, "the request")}))
+    def get_ssl(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        return json_response(200, self._visible_ssl(scope, ssl_id))
+
+    @api("POST", _SSL + "/approve", doc=Operation(
+        "Approve a waiting request (not your own); the certificate is issued at once", "ssl",
+        body=enrollment_contract.ApproveV1, responses={200: (schemas.Ssl, "issued")}))
+    def approve_ssl(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        payload = self._optional_body(request, enrollment_contract.ApproveV1())
+        found = self._visible_ssl(scope, ssl_id)
+        if found["requested_by"] == scope.principal.admin_id:
+            raise Forbidden("the requester cannot approve their own request", {"missing": "another administrator"},
+                            code="own_request")
+        answer = self._call(self.enrollment_rpc, "approve_ssl", ssl_id, scope.principal.admin_id, payload)
+        return json_response(200, answer["ssl"])
+
+    @api("POST", _SSL + "/decline", doc=Operation("Decline a waiting request, with a reason", "ssl",
+                                                  body=enrollment_contract.DeclineV1,
+                                                  responses={200: (schemas.Ssl, "declined")}))
+    def decline_ssl(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        _raw, payload = parse_body(request, enrollment_contract.DeclineV1(), self.context.settings.max_body_bytes)
+        self._visible_ssl(scope, ssl_id)
+        answer = self._call(self.enrollment_rpc, "decline_ssl", ssl_id, scope.principal.admin_id, payload)
+        return json_response(200, answer["ssl"])
+
+    @api("POST", _SSL + "/revoke", doc=Operation(
+        "Revoke the certificate (RFC 5280 reason); CRL and OCSP show it within a minute; again is 409", "ssl",
+        body=enrollment_contract.RevokeV1, responses={200: (schemas.Ssl, "revoked")}))
+    def revoke_ssl(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        payload = self._optional_body(request, enrollment_contract.RevokeV1())
+        self._visible_ssl(scope, ssl_id)
+        answer = self._call(self.enrollment_rpc, "revoke_ssl", ssl_id, scope.principal.admin_id, payload)
+        return json_response(200, answer["ssl"])
+
+    @api("POST", _SSL + "/renew", doc=Operation(
+        "Renew: a new request with the same details and a new CSR (without one, the stored CSR: the same key). "
+        "It follows the same approval rules as any request.", "ssl", body=enrollment_contract.RenewV1,
+        responses={201: (schemas.Ssl, "the new request (issued at once when no approval is needed)")}))
+    def renew_ssl(self, request: Request, ssl_id: str):
+        return self._renew(request, ssl_id, replace=False)
+
+    @api("POST", _SSL + "/replace", doc=Operation(
+        "Replace: renew, and revoke this certificate (superseded) once the new one is issued", "ssl",
+        body=enrollment_contract.RenewV1, responses={201: (schemas.Ssl, "the new request")}))
+    def replace_ssl(self, request: Request, ssl_id: str):
+        return self._renew(request, ssl_id, replace=True)
+
+    def _renew(self, request: Request, ssl_id: str, replace: bool):
+        scope = self._begin(request)
+        payload = self._optional_body(request, enrollment_contract.RenewV1())
+        self._visible_ssl(scope, ssl_id)
+        found = self._call(self.enrollment_rpc, "renew_ssl", ssl_id, scope.principal.admin_id,
+                           scope.principal.has_privilege("ssl_auto_approve"), payload, replace)["ssl"]
+        return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
+
+    @api("GET", _SSL + "/download", doc=Operation(
+        "Download the certificate: `format` one of " + ", ".join(
+            f"`{k}` ({v[2]})" for k, v in enrollment_contract.DOWNLOAD_FORMATS.items()), "ssl",
+        query=schemas.DownloadQuery, responses={200: (None, "the file")}))
+    def download_ssl(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        query = parse_query(request, schemas.DownloadQuery())
+        self._visible_ssl(scope, ssl_id)
+        answer = self._call(self.enrollment_rpc, "download_ssl", ssl_id, query["format"], scope.principal.admin_id)
+        return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
+                        headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})
+
+    def _visible_ssl(self, scope, ssl_id: str) -> dict:
+        try:
+            found = self._call(self.enrollment_rpc, "get_ssl", ssl_id)
+        except NotFound:
+            raise NotFound.of("ssl", ssl_id) from None
+        if not access.sees_ssl(scope.principal, found["organization_id"], found["department_id"]):
+            raise NotFound.of("ssl", ssl_id)
+        return found
+
+    def _optional_body(self, request: Request, schema) -> dict:
+        if not request.content_length:
+            return {}
+        return parse_body(request, schema, self.context.settings.max_body_bytes)[1]

@@ -1,0 +1,362 @@
+"""The ca service: nameko entrypoints, and the signing path they share. The certificate rules are DESIGN §6:
+159-bit random serials, notBefore now (backdated by at most BACKDATE for clock skew, documented here), SAN
+always present with the CN taken from it, and lint before sign — the to-be-signed certificate is linted with
+pkilint and any ERROR refuses issuance (422 with the findings) before a serial is recorded or a signature made.
+Then `certificate_signing` is recorded, then the certificate is signed, then `certificate_issued` is recorded.
+
+Private keys live in the key store (adapters/keystore.py: AES-256-GCM under the key-encryption key), never in
+events or logs. The first start creates the default hierarchy (a root and an issuing CA) with fixed ids, so
+replicas starting together create it once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from eventlet import tpool
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from contracts import ca as contract
+from contracts.errors import EXPECTED, ConcurrencyConflict, InvalidRequest, NotFound, PolicyViolation
+from services.ca import domain, lint, x509build
+from services.ca.adapters.keystore import KeyStore, load_kek
+from services.ca.events import CaCreated, CertificateIssued, CertificateSigning, decode
+from services.ca.projections import CaView
+from services.runtime.entrypoint_helpers import load_payload
+from services.runtime.events import utc as _utc
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
+                                          settings_of)
+from services.runtime.store import StreamAppend
+
+log = structlog.get_logger(__name__)
+
+BACKDATE = timedelta(seconds=60)        # notBefore = now - 60 s: a client whose clock is a minute behind accepts it
+ROOT_DAYS, ISSUING_DAYS = 20 * 365, 10 * 365
+DEFAULT_ROOT = str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-root"))
+DEFAULT_ISSUING = str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-issuing"))
+OCSP_VALIDITY = timedelta(hours=12)
+SERIAL_ATTEMPTS = 3
+_SHA256 = hashes.SHA256()
+
+
+def _cert_stream(serial: str) -> str:
+    return f"certificate-{serial}"
+
+
+def _hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class CrlFiles:
+    """The latest CRL of each CA as DER. Not event-sourced: a CRL is derived data (from the revocations, which are
+    events) and can be rebuilt at any time; its publication is an event (`crl_published`, with its sha256)."""
+
+    def __init__(self, db):
+        self.db = db
+        metadata = sa.MetaData(schema=db.schema)
+        self.table = sa.Table("crl_files", metadata,
+                              sa.Column("ca_id", sa.String(36), primary_key=True),
+                              sa.Column("crl_number", sa.Integer, nullable=False),
+                              sa.Column("der", sa.LargeBinary, nullable=False))
+        db.create_tables(metadata)
+
+    def put(self, ca_id: str, number: int, der: bytes) -> None:
+        with self.db.writer() as conn, conn.begin():
+            conn.execute(self.table.delete().where(self.table.c.ca_id == ca_id))
+            conn.execute(self.table.insert().values(ca_id=ca_id, crl_number=number, der=der))
+
+    def get(self, ca_id: str) -> bytes | None:
+        with self.db.engine.connect() as conn:
+            return conn.execute(sa.select(self.table.c.der).where(self.table.c.ca_id == ca_id)).scalar()
+
+
+class CaTools(DependencyProvider):
+    """The key store and CRL files, built once per process; CA certificates and keys cached after first use."""
+
+    def setup(self):
+        settings = settings_of(self.container)
+        self.settings = settings
+        db = open_database(settings, self.container.service_name)
+        self.keys = KeyStore(db, load_kek(settings.ca_kek, settings.var_dir, settings.embedded))
+        self.crl_files = CrlFiles(db)
+        self._certs: dict[str, x509.Certificate] = {}
+        lint.warm_up()        # pkilint's validators take ~0.3 s each to build: at start, not on the first request
+
+    def certificate(self, ca: dict) -> x509.Certificate:
+        if ca["ca_id"] not in self._certs:
+            self._certs[ca["ca_id"]] = x509.load_pem_x509_certificate(ca["certificate_pem"].encode())
+        return self._certs[ca["ca_id"]]
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class CaService(EventSourced):
+    name = contract.SOURCE
+
+    store = EventStoreProvider(projections=[CaView])
+    context = Context()
+    tools = CaTools()
+
+    # ---- the hierarchy, and CRLs on schedule ---------------------------------------------------------------
+    @catch_up_timer(setting="crl_check_interval")
+    def maintain(self) -> bool:
+        """At start and every `crl_check_interval` s: create the default hierarchy if there is none; publish a CRL
+        for each issuing CA that had a revocation since its last CRL, or whose CRL is `crl_refresh_hours` old."""
+        self._ensure_hierarchy()
+        now = self.store.clock()
+        for ca in self._cas():
+            if ca["kind"] != "issuing":
+                continue
+            latest = self.store.read(lambda conn: self._view.latest_crl(conn, ca["ca_id"]))
+            revoked_at = self.store.read(lambda conn: self._view.last_revocation(conn, ca["ca_id"]))
+            stale = latest is None or now - _utc(latest["this_update"]) >= timedelta(
+                hours=self.tools.settings.crl_refresh_hours)
+            if stale or (revoked_at is not None and revoked_at >= _utc(latest["this_update"])):
+                self._publish_crl(ca, now)
+        return True
+
+    # ---- authorities --------------------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def list_cas(self) -> list[dict]:
+        return [self._ca_view(ca) for ca in self._cas()]
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_ca(self, ca_id: str) -> dict:
+        return self._ca_view(self._ca(ca_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def chain(self, ca_id: str | None = None) -> list[str]:
+        """PEM of the CA and each parent up to the root."""
+        ca = self._ca(ca_id) if ca_id else self._default_issuing()
+        chain = [ca]
+        while chain[-1]["parent_ca_id"]:
+            chain.append(self._ca(chain[-1]["parent_ca_id"]))
+        return [c["certificate_pem"] for c in chain]
+
+    # ---- signing ------------------------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def issue_certificate(self, payload: dict) -> dict:
+        values = load_payload(contract.IssueCertificateV1(), payload)
+        ca = self._ca(str(values["ca_id"])) if values["ca_id"] else self._default_issuing()
+        if ca["kind"] != "issuing":
+            raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
+        csr = self._csr(values["csr_pem"])
+        issuer_cert = self.tools.certificate(ca)
+        issuer_key = self.tools.keys.get(ca["key_ref"])
+        now = self.store.clock()
+        not_before = now - BACKDATE
+        not_after = min(x509build.validity_end(not_before, values["term_days"]), issuer_cert.not_valid_after_utc)
+        for _attempt in range(SERIAL_ATTEMPTS):
+            spec = self._spec(values, csr, x509build.new_serial(), not_before, not_after)
+            tbs = x509build.tbs_for_lint(spec, issuer_cert)
+            findings = lint.lint_certificate(tbs, values["lint_profile"])
+            errors = lint.errors(findings)
+            if errors:
+                hint = ""
+                if any("authorityInfoAccess" in (f.path or "") or "cRLDistributionPoints" in (f.path or "")
+                       for f in errors):
+                    hint = (" (the CRL and OCSP links come from CERTPLANE_PUBLIC_BASE_URL, which must be the "
+                            "public DNS name clients reach Certplane at)")
+                raise PolicyViolation("the certificate would break the rules it is linted against; nothing was "
+                                      "signed" + hint, {"findings": [_finding(f) for f in errors]},
+                                      code="lint_failed")
+            if values["dry_run"]:
+                return {"findings": [_finding(f) for f in findings]}
+            serial = _hex(spec.serial)
+            signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
+                                         list(values["sans"]), not_before.isoformat(), not_after.isoformat(),
+                                         _sha256(tbs))
+            try:
+                self.store.append(_cert_stream(serial), 0, [signing.encode()], self.context.metadata())
+            except ConcurrencyConflict:
+                log.warning("serial_collision", serial=serial)   # 159 random bits: practically never
+                continue
+            certificate = x509build.build_leaf(spec, issuer_cert, issuer_key)
+            pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+            fingerprint = certificate.fingerprint(_SHA256).hex()
+            issued = CertificateIssued(ca["ca_id"], serial, values["request_id"], pem, fingerprint,
+                                       not_before.isoformat(), not_after.isoformat())
+            self.store.append(_cert_stream(serial), 1, [issued.encode()], self.context.metadata())
+            log.info("certificate_issued", serial=serial, ca_id=ca["ca_id"], request_id=values["request_id"],
+                     sha256_fingerprint=fingerprint)
+            return {"serial": serial, "ca_id": ca["ca_id"], "certificate_pem": pem,
+                    "chain_pem": self.chain(ca["ca_id"]), "not_before": not_before.isoformat(),
+                    "not_after": not_after.isoformat(), "sha256_fingerprint": fingerprint}
+        raise PolicyViolation("no free serial after several attempts", code="serial_unavailable")
+
+    # ---- revocation, CRL, OCSP ----------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def revoke_certificate(self, serial: str, payload: dict | None = None) -> dict:
+        values = load_payload(contract.RevokeCertificateV1(), payload or {})
+        serial = _normal_serial(serial)
+        now = self.store.clock()
+        result = self.store.execute(_cert_stream(serial), lambda history: [
+            e.encode() for e in domain.decide_revoke(domain.fold(decode(r.event_type, r.payload) for r in history),
+                                                     serial, values["reason"], now)])
+        log.info("certificate_revoked", serial=serial, reason=values["reason"])
+        return self.command_result(result, serial=serial, reason=values["reason"], revoked_at=now.isoformat())
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_crl(self, ca_id: str) -> str:
+        """The CA's latest CRL, DER in base64 (NotFound before the first one is published)."""
+        ca = self._ca(ca_id)
+        der = self.tools.crl_files.get(ca["ca_id"])
+        if der is None:
+            raise NotFound.of("crl", ca_id)
+        return base64.b64encode(der).decode()
+
+    @rpc(expected_exceptions=EXPECTED)
+    def ocsp(self, request_b64: str) -> str:
+        """An OCSP response (DER, base64) for a request (DER, base64): signed by the issuing CA that issued the
+        serial; `unknown` for a serial that CA never issued; `unauthorized` for a CA that is not ours."""
+        try:
+            query = x509build.parse_ocsp_request(base64.b64decode(request_b64, validate=True))
+        except (ValueError, x509build.OcspMalformed):
+            return base64.b64encode(x509build.ocsp_error("malformed")).decode()
+        issuer = next((ca for ca in self._cas() if ca["kind"] == "issuing"
+                       and x509build.issuer_matches(query, self.tools.certificate(ca))), None)
+        if issuer is None:
+            return base64.b64encode(x509build.ocsp_error("unauthorized")).decode()
+        found = self.store.read(lambda conn: self._view.certificate(conn, _hex(query.serial)))
+        if found is None or found["ca_id"] != issuer["ca_id"]:
+            status, revoked_at, reason = "unknown", None, None
+        elif found["status"] == "revoked":
+            status, revoked_at, reason = "revoked", _utc(found["revoked_at"]), found["reason"]
+        else:
+            status, revoked_at, reason = "good", None, None
+        now = self.store.clock()
+        cert = self.tools.certificate(issuer)
+        der = x509build.build_ocsp_response(query, cert, cert, self.tools.keys.get(issuer["key_ref"]), status,
+                                            revoked_at, reason, now, now + OCSP_VALIDITY)
+        return base64.b64encode(der).decode()
+
+    # ---- helpers ------------------------------------------------------------------------------------------
+    @property
+    def _view(self) -> CaView:
+        return self.store.projection(CaView)
+
+    def _cas(self) -> list[dict]:
+        return self.store.read(self._view.all_cas)
+
+    def _ca(self, ca_id: str) -> dict:
+        found = next((ca for ca in self._cas() if ca["ca_id"] == str(ca_id)), None)
+        if found is None:
+            raise NotFound.of("ca", ca_id)
+        return found
+
+    def _default_issuing(self) -> dict:
+        return self._ca(DEFAULT_ISSUING)
+
+    def _ca_view(self, ca: dict) -> dict:
+        return {"ca_id": ca["ca_id"], "name": ca["name"], "kind": ca["kind"], "parent_ca_id": ca["parent_ca_id"],
+                "key_algorithm": ca["key_algorithm"], "subject": ca["subject"], "serial": ca["serial"],
+                "not_before": _utc(ca["not_before"]).isoformat(), "not_after": _utc(ca["not_after"]).isoformat(),
+                "sha256_fingerprint": ca["sha256_fingerprint"], "certificate_pem": ca["certificate_pem"],
+                "default": ca["ca_id"] == DEFAULT_ISSUING}
+
+    @staticmethod
+    def _csr(pem: str) -> x509.CertificateSigningRequest:
+        try:
+            csr = x509.load_pem_x509_csr(pem.encode())
+        except ValueError:
+            raise InvalidRequest("the CSR is not a PEM certificate request", {"csr_pem": ["malformed"]},
+                                 code="csr_malformed") from None
+        if not csr.is_signature_valid:
+            raise InvalidRequest("the CSR's signature does not verify", {"csr_pem": ["bad signature"]},
+                                 code="csr_signature_invalid")
+        return csr
+
+    def _spec(self, values: dict, csr, serial: int, not_before, not_after) -> x509build.LeafSpec:
+        subject = values["subject"] or {}
+        urls = self._urls(values["ca_id"] or DEFAULT_ISSUING)
+        return x509build.LeafSpec(
+            common_name=values["common_name"], organization=subject.get("organization"),
+            organizational_unit=subject.get("organizational_unit"), country=subject.get("country"),
+            state=subject.get("state"), locality=subject.get("locality"),
+            sans=[("dns", name) for name in values["sans"]], not_before=not_before, not_after=not_after,
+            key_usage=set(values["key_usage"]), extended_key_usage=list(values["extended_key_usage"]),
+            serial=serial, public_key=csr.public_key(), urls=urls)
+
+    def _urls(self, ca_id: str) -> x509build.CaUrls:
+        return x509build.CaUrls.of(self.tools.settings.base_url, str(ca_id))
+
+    def _ensure_hierarchy(self) -> None:
+        if self._cas():
+            return
+        settings, now = self.tools.settings, self.store.clock()
+        algorithm = settings.ca_key_algorithm
+        root_key, issuing_key = x509build.generate_key(algorithm), x509build.generate_key(algorithm)
+        subject = {"organization": settings.ca_organization, "country": settings.ca_country}
+        root = x509build.build_root(root_key, "Certplane Root CA", now, ROOT_DAYS, **subject)
+        issuing = x509build.build_issuing(issuing_key, root_key, root, "Certplane Issuing CA", now, ISSUING_DAYS,
+                                          x509build.CaUrls.of(settings.base_url, DEFAULT_ROOT), **subject)
+        events = [(DEFAULT_ROOT, self._created(DEFAULT_ROOT, "Certplane Root CA", "root", None, root_key, root,
+                                               algorithm)),
+                  (DEFAULT_ISSUING, self._created(DEFAULT_ISSUING, "Certplane Issuing CA", "issuing", DEFAULT_ROOT,
+                                                  issuing_key, issuing, algorithm))]
+        try:
+            self.store.append_streams([StreamAppend(f"ca-{ca_id}", 0, [event.encode()]) for ca_id, event in events],
+                                      {"correlation_id": str(uuid.uuid4()), "actor": "system:ca-init",
+                                       "causation_id": None})
+        except ConcurrencyConflict:
+            log.info("ca_hierarchy_created_elsewhere")       # a replica starting at the same moment won
+            return
+        log.info("ca_hierarchy_created", root=DEFAULT_ROOT, issuing=DEFAULT_ISSUING, algorithm=algorithm)
+
+    def _created(self, ca_id, name, kind, parent, key, cert, algorithm) -> CaCreated:
+        return CaCreated(ca_id, name, kind, parent, self.tools.keys.put(key), algorithm,
+                         self.tools.keys.public_fingerprint(key), cert.public_bytes(serialization.Encoding.PEM).decode(),
+                         _hex(cert.serial_number), cert.subject.rfc4514_string(),
+                         cert.not_valid_before_utc.isoformat(), cert.not_valid_after_utc.isoformat(),
+                         cert.fingerprint(_SHA256).hex())
+
+    def _publish_crl(self, ca: dict, now: datetime) -> None:
+        revoked = self.store.read(lambda conn: self._view.revoked(conn, ca["ca_id"]))
+        history = self.store.load(f"crl-{ca['ca_id']}")
+        published = [decode(r.event_type, r.payload) for r in history]
+        next_update = now + timedelta(days=self.tools.settings.crl_validity_days)
+        number = max((e.crl_number for e in published), default=0) + 1
+        cert = self.tools.certificate(ca)
+        errors = lint.errors(lint.lint_crl(x509build.crl_for_lint(cert, revoked, number, now, next_update)))
+        if errors:
+            log.error("crl_lint_failed", ca_id=ca["ca_id"], findings=[_finding(f) for f in errors])
+            return
+        # a million entries take seconds to sign: on a real thread, so the hub keeps serving meanwhile
+        crl = tpool.execute(x509build.build_crl, cert, self.tools.keys.get(ca["key_ref"]), revoked, number, now,
+                            next_update)
+        der = crl.public_bytes(serialization.Encoding.DER)
+        self.tools.crl_files.put(ca["ca_id"], number, der)
+        events = domain.next_crl(published, ca["ca_id"], now, next_update, len(revoked), _sha256(der))
+        try:
+            self.store.append(f"crl-{ca['ca_id']}", len(history), [e.encode() for e in events],
+                              {"correlation_id": str(uuid.uuid4()), "actor": "system:crl", "causation_id": None})
+        except ConcurrencyConflict:
+            return                                          # a replica published the same moment
+        log.info("crl_published", ca_id=ca["ca_id"], crl_number=number, entries=len(revoked))
+
+
+def _normal_serial(serial: str) -> str:
+    try:
+        return _hex(int(str(serial).replace(":", ""), 16))
+    except ValueError:
+        raise NotFound.of("certificate", serial) from None
+
+
+def _subject(spec) -> str:
+    return f"CN={spec.common_name}" if spec.common_name else ""
+
+
+def _finding(f) -> dict:
+    return {"severity": str(f.severity), "code": f.code, "message": f.message, "path": f.path}
