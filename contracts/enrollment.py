@@ -254,6 +254,8 @@ class SslRequestedV1(_Event):
     external_requester = fields.String(allow_none=True)
     auto_renew = fields.Boolean(required=True)
     requested_by = fields.String(required=True)
+    requester_email = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "where the collection mail goes (with external_requester)"})
     renewal_of = fields.UUID(allow_none=True, load_default=None, metadata={"description": "renew/replace: the old"})
     replaces = fields.Boolean(load_default=False, metadata={"description": "revoke the old one once this is issued"})
 
@@ -290,6 +292,8 @@ class SslIssuedV1(_Event):
     sha256_fingerprint = fields.String(required=True)
     certificate_pem = fields.String(required=True)
     chain_pem = fields.List(fields.String(), required=True)
+    collection_sha256 = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "sha256 of the collection id the collection mail carries (the id itself never is here)"})
 
 
 class SslDownloadedV1(_Event):

@@ -165,10 +165,11 @@ class CertificateRoutes:
             raise Forbidden("requesting SSL certificates here needs an MRAO role, or an RAO or DRAO role of type "
                             "ssl for this organization or department", {"missing": "role RAO/DRAO ssl here"})
         auto = scope.principal.has_privilege("ssl_auto_approve")
+        email = self._admin_email(scope.principal.admin_id)
 
         def run(derived_id):
             found = self._call(self.enrollment_rpc, "request_ssl", payload, scope.principal.admin_id, auto,
-                               derived_id)["ssl"]
+                               derived_id, email)["ssl"]
             return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
         return self._idempotent(request, scope.principal, raw, run)
 
@@ -229,7 +230,8 @@ class CertificateRoutes:
         payload = self._optional_body(request, enrollment_contract.RenewV1())
         self._visible_ssl(scope, ssl_id)
         found = self._call(self.enrollment_rpc, "renew_ssl", ssl_id, scope.principal.admin_id,
-                           scope.principal.has_privilege("ssl_auto_approve"), payload, replace)["ssl"]
+                           scope.principal.has_privilege("ssl_auto_approve"), payload, replace, None,
+                           self._admin_email(scope.principal.admin_id))["ssl"]
         return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
 
     @api("GET", _SSL + "/download", doc=Operation(
@@ -243,6 +245,21 @@ class CertificateRoutes:
         answer = self._call(self.enrollment_rpc, "download_ssl", ssl_id, query["format"], scope.principal.admin_id)
         return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
                         headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})
+
+    @api("GET", "/collect/<token>", doc=Operation(
+        "Collect an issued certificate through the link of its collection mail (no login: the link is the "
+        "credential); `format` as for the download", "ssl", public=True, query=schemas.DownloadQuery,
+        responses={200: (None, "the file")}))
+    def collect(self, request: Request, token: str):
+        query = parse_query(request, schemas.DownloadQuery())
+        self.context.actor = "collection-link"
+        answer = self._call(self.enrollment_rpc, "collect", token, query["format"])
+        return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
+                        headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})
+
+    def _admin_email(self, admin_id: str) -> str | None:
+        row = self._principals_read(lambda p, c: p.admin(c, admin_id))
+        return row["email"] if row else None
 
     def _visible_ssl(self, scope, ssl_id: str) -> dict:
         try:

@@ -28,6 +28,7 @@ from services.domains.events import decode
 from services.domains.projections import DomainsView
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider, open_database, settings_of
+from services.runtime.kept_secrets import KeptSecrets
 from services.runtime.position_cache import PositionCache
 
 log = structlog.get_logger(__name__)
@@ -45,33 +46,6 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class MailCodes:
-    """The codes of email DCV, kept only until used: the mail must carry the code, and events never do (they
-    hold its sha256). Not event-sourced on purpose — a secret has no place in a replayable, exported log; losing
-    this table (or a crash right after the append) only means the admin starts the email DCV again."""
-
-    def __init__(self, db):
-        self.db = db
-        metadata = sa.MetaData(schema=db.schema)
-        self.table = sa.Table("dcv_mail_codes", metadata,
-                              sa.Column("dcv_id", sa.String(36), primary_key=True),
-                              sa.Column("domain_id", sa.String(36), nullable=False),
-                              sa.Column("code", sa.String(64), nullable=False))
-        db.create_tables(metadata)
-
-    def keep(self, dcv_id: str, domain_id: str, code: str) -> None:
-        with self.db.writer() as conn, conn.begin():
-            conn.execute(self.table.insert().values(dcv_id=dcv_id, domain_id=domain_id, code=code))
-
-    def get(self, dcv_id: str):
-        with self.db.engine.connect() as conn:
-            return conn.execute(sa.select(self.table).where(self.table.c.dcv_id == dcv_id)).mappings().first()
-
-    def forget(self, dcv_id: str) -> None:
-        with self.db.writer() as conn, conn.begin():
-            conn.execute(self.table.delete().where(self.table.c.dcv_id == dcv_id))
-
-
 class DcvTools(DependencyProvider):
     """The outside world of DCV, built once per process from settings: DNS client, HTTP fetcher, mail codes."""
 
@@ -80,7 +54,8 @@ class DcvTools(DependencyProvider):
         self.settings = settings
         self.dns = DnsClient(settings.dns_resolver, settings.dns_timeout)
         self.http = HttpFetcher(self.dns.addresses, settings.dcv_http_allow_private, settings.dcv_http_timeout)
-        self.mail_codes = MailCodes(open_database(settings, self.container.service_name))
+        # the email-DCV codes, kept until used: events hold only their sha256 (see KeptSecrets)
+        self.mail_codes = KeptSecrets(open_database(settings, self.container.service_name), "dcv_mail_secrets")
         self.may_issue_cache = PositionCache()
 
     def get_dependency(self, worker_ctx):
@@ -169,7 +144,7 @@ class DomainsService(EventSourced):
                        (settings.dcv_http_port, settings.dcv_https_port), settings.dcv_cname_zone)
         result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_start_dcv, cmd))
         if code is not None:
-            self.tools.mail_codes.keep(cmd.dcv_id, cmd.domain_id, code)
+            self.tools.mail_codes.keep(cmd.dcv_id, {"domain_id": cmd.domain_id, "code": code})
         log.info("dcv_started", domain_id=cmd.domain_id, dcv_id=cmd.dcv_id, method=cmd.method)
         return self.command_result(result, domain=self.get_domain(cmd.domain_id), dcv_id=cmd.dcv_id)
 

@@ -53,6 +53,7 @@ class SslRequested(DomainEvent):
     external_requester: str | None
     auto_renew: bool
     requested_by: str
+    requester_email: str | None = None
     renewal_of: str | None = None
     replaces: bool = False
 
@@ -109,6 +110,7 @@ class SslIssued(DomainEvent):
     sha256_fingerprint: str
     certificate_pem: str
     chain_pem: list[str]
+    collection_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ class EnrollmentView:
             sa.Column("certificate_pem", sa.Text),
             sa.Column("chain_pem", sa.JSON),
             sa.Column("revocation_reason", sa.String(30)),
+            sa.Column("requester_email", sa.String(254)),
+            sa.Column("collection_sha256", sa.String(64), index=True),
             sa.Column("renewal_of", sa.String(36)),
             sa.Column("renewed_by", sa.String(36)),
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -79,6 +81,7 @@ class EnrollmentView:
                     common_name=p["common_name"], sans=p["sans"], names=" " + " ".join(names) + " ",
                     key_type=p["key_type"], comments=p["comments"], external_requester=p["external_requester"],
                     auto_renew=p["auto_renew"], requested_by=p["requested_by"], renewal_of=p.get("renewal_of"),
+                    requester_email=p.get("requester_email"),
                     created_at=at, updated_at=at))
                 if p.get("renewal_of"):
                     conn.execute(ssl.update().where(ssl.c.ssl_id == p["renewal_of"]).values(renewed_by=p["ssl_id"]))
@@ -95,7 +98,8 @@ class EnrollmentView:
                     status="issued", serial=p["serial"], ca_id=p["ca_id"],
                     not_before=datetime.fromisoformat(p["not_before"]),
                     not_after=datetime.fromisoformat(p["not_after"]), sha256_fingerprint=p["sha256_fingerprint"],
-                    certificate_pem=p["certificate_pem"], chain_pem=p["chain_pem"], updated_at=at))
+                    certificate_pem=p["certificate_pem"], chain_pem=p["chain_pem"],
+                    collection_sha256=p.get("collection_sha256"), updated_at=at))
             case "ssl_downloaded.v1":
                 conn.execute(ssl.update().where(one).values(status="downloaded", updated_at=at))
             case "ssl_declined.v1":
@@ -121,6 +125,11 @@ class EnrollmentView:
 
     def all_profiles(self, conn) -> list[dict]:
         return [_profile(r) for r in conn.execute(sa.select(self.profiles).order_by(self.profiles.c.name)).mappings()]
+
+    def ssl_by_collection(self, conn, collection_sha256: str) -> dict | None:
+        row = conn.execute(sa.select(self.ssl).where(self.ssl.c.collection_sha256 == collection_sha256)) \
+            .mappings().first()
+        return dict(row) if row else None
 
     def ssl_record(self, conn, ssl_id: str) -> dict | None:
         row = conn.execute(sa.select(self.ssl).where(self.ssl.c.ssl_id == ssl_id)).mappings().first()

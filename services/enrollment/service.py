@@ -12,6 +12,8 @@ With approval, `approved` and `applied` are recorded before the CA is asked, so 
 from __future__ import annotations
 
 import base64
+import hashlib
+import secrets
 import uuid
 from datetime import timedelta
 
@@ -19,6 +21,7 @@ import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
 from contracts import enrollment as contract
@@ -28,7 +31,9 @@ from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssued, SslRequested, decode
 from services.enrollment.projections import EnrollmentView, ssl_view
 from services.runtime.entrypoint_helpers import load_payload, parse_id
-from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider, catch_up_timer, rpc_call
+from services.runtime.kept_secrets import KeptSecrets
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
+                                          rpc_call, settings_of)
 from services.runtime.store import StreamAppend
 
 log = structlog.get_logger(__name__)
@@ -46,11 +51,24 @@ def _default_profile_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"certplane:profile:{name}"))
 
 
+class CollectionIds(DependencyProvider):
+    """The collection ids of issued certificates, kept so the collection mail can carry them (events hold only
+    their sha256; see KeptSecrets)."""
+
+    def setup(self):
+        self.secrets = KeptSecrets(open_database(settings_of(self.container), self.container.service_name),
+                                   "ssl_collection_ids")
+
+    def get_dependency(self, worker_ctx):
+        return self.secrets
+
+
 class EnrollmentService(EventSourced):
     name = contract.SOURCE
 
     store = EventStoreProvider(projections=[EnrollmentView])
     context = Context()
+    collection_ids = CollectionIds()
     orgs_rpc = RpcProxy("orgs")
     domains_rpc = RpcProxy("domains")
     ca_rpc = RpcProxy("ca")
@@ -111,12 +129,14 @@ class EnrollmentService(EventSourced):
 
     # ---- SSL requests -------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
-    def request_ssl(self, payload: dict, requested_by: str, auto_approve: bool, ssl_id: str | None = None) -> dict:
-        return self._request(load_payload(contract.SslRequestV1(), payload), requested_by, auto_approve, ssl_id)
+    def request_ssl(self, payload: dict, requested_by: str, auto_approve: bool, ssl_id: str | None = None,
+                    requester_email: str | None = None) -> dict:
+        return self._request(load_payload(contract.SslRequestV1(), payload), requested_by, auto_approve, ssl_id,
+                             requester_email=requester_email)
 
     @rpc(expected_exceptions=EXPECTED)
     def renew_ssl(self, ssl_id: str, requested_by: str, auto_approve: bool, payload: dict | None = None,
-                  replace: bool = False, new_ssl_id: str | None = None) -> dict:
+                  replace: bool = False, new_ssl_id: str | None = None, requester_email: str | None = None) -> dict:
         """A new request with the details of `ssl_id` and a new CSR (or its stored one, which keeps the key).
         `replace`: the old certificate is revoked (superseded) once the new one is issued."""
         values = load_payload(contract.RenewV1(), payload or {})
@@ -129,7 +149,8 @@ class EnrollmentService(EventSourced):
                  "sans": list(r.sans), "comments": r.comments, "external_requester": r.external_requester,
                  "auto_renew": r.auto_renew}
         return self._request(load_payload(contract.SslRequestV1(), again), requested_by, auto_approve, new_ssl_id,
-                             renewal_of=ssl_id, replaces=replace)
+                             requester_email=requester_email or r.requester_email, renewal_of=ssl_id,
+                             replaces=replace)
 
     @catch_up_timer(setting="auto_renew_check_interval")
     def auto_renew(self) -> bool:
@@ -147,7 +168,7 @@ class EnrollmentService(EventSourced):
         return True
 
     def _request(self, values: dict, requested_by: str, auto_approve: bool, ssl_id: str | None,
-                 renewal_of: str | None = None, replaces: bool = False) -> dict:
+                 requester_email: str | None = None, renewal_of: str | None = None, replaces: bool = False) -> dict:
         ssl_id = parse_id(ssl_id or uuid.uuid4(), "ssl")
         profile = self.get_profile(str(values["profile_id"]))
         if profile["cert_type"] != "ssl":
@@ -163,17 +184,18 @@ class EnrollmentService(EventSourced):
         requested = SslRequested(ssl_id, organization_id, department_id, profile["profile_id"], values["term_days"],
                                  checked.common_name, list(checked.sans), parsed.key_type, _pem(parsed.der),
                                  self._subject(organization_id, department_id), values["comments"],
-                                 values["external_requester"], values["auto_renew"], requested_by, renewal_of,
-                                 replaces)
+                                 values["external_requester"], values["auto_renew"], requested_by, requester_email,
+                                 renewal_of, replaces)
         automatic = auto_approve or not profile["requires_approval"]
         if not automatic:
             self._sign(requested, profile, dry_run=True)             # lint now: a bad profile refuses at once
             result = self.store.append(_ssl_stream(ssl_id), 0, [requested.encode()], self.context.metadata())
             return self.command_result(result, ssl=self.get_ssl(ssl_id))
-        issued = self._sign(requested, profile)
+        issued, collection_id = self._sign(requested, profile)
         events = domain.decide_request(domain.Ssl(), requested, requested_by) + [issued]
         result = self.store.append_streams([StreamAppend(_ssl_stream(ssl_id), 0, tuple(e.encode() for e in events))],
                                            self.context.metadata())
+        self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
         self._supersede(requested)
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
 
@@ -195,13 +217,14 @@ class EnrollmentService(EventSourced):
         state = self._fold(self.store.load(_ssl_stream(ssl_id)))
         profile = self.get_profile(state.request.profile_id)
         try:
-            issued = self._sign(state.request, profile)
+            issued, collection_id = self._sign(state.request, profile)
         except PolicyViolation as refused:
             self.store.execute(_ssl_stream(ssl_id), lambda history: [e.encode() for e in domain.decide_issuance_failed(
                 self._fold(history), ssl_id, refused.message, (refused.details or {}).get("findings", []))])
             raise
         result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
             e.encode() for e in domain.decide_issued(self._fold(history), issued)])
+        self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
         self._supersede(state.request)
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
 
@@ -256,6 +279,33 @@ class EnrollmentService(EventSourced):
         return {"content_b64": base64.b64encode(content).decode(), "mimetype": mimetype,
                 "filename": f"{row['common_name'].replace('*', 'wildcard')}.{extension}"}
 
+    @rpc(expected_exceptions=EXPECTED)
+    def collection_mail(self, ssl_id: str) -> dict:
+        """The collection mail of an issued certificate (for notify): to the requester and the external
+        requester, with the collection link."""
+        ssl_id = parse_id(ssl_id, "ssl")
+        row = self.store.read(lambda conn: self._view.ssl_record(conn, ssl_id)) or {}
+        kept = self.collection_ids.get(ssl_id)
+        recipients = [a for a in (row.get("requester_email"), row.get("external_requester")) if a]
+        if not row or kept is None or not recipients:
+            raise NotFound.of("collection", ssl_id)
+        link = f"{self.context.settings.base_url}/collect/{kept['collection_id']}"
+        formats = "\n".join(f"  {link}?format={name}  ({what})"
+                             for name, (_m, _e, what) in contract.DOWNLOAD_FORMATS.items())
+        text = (f"The certificate for {row['common_name']} (serial {row['serial']}) has been issued. Download it "
+                f"here:\n\n{formats}\n\nThe link is yours alone: anyone who has it can download the certificate "
+                f"(never a private key).\n")
+        return {"to": ", ".join(dict.fromkeys(recipients)), "subject": f"Your certificate for {row['common_name']}",
+                "text": text}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def collect(self, collection_id: str, fmt: str) -> dict:
+        """Download through the collection link (no login: the link is the credential)."""
+        row = self.store.read(lambda conn: self._view.ssl_by_collection(conn, _sha256(str(collection_id))))
+        if row is None:
+            raise NotFound.of("collection", "link")
+        return self.download_ssl(row["ssl_id"], fmt, "collection-link")
+
     # ---- helpers ------------------------------------------------------------------------------------------
     @property
     def _view(self) -> EnrollmentView:
@@ -299,7 +349,8 @@ class EnrollmentService(EventSourced):
                 "country": organization["country"], "state": organization["state"],
                 "locality": organization["city"]}
 
-    def _sign(self, requested: SslRequested, profile: dict, dry_run: bool = False) -> SslIssued | None:
+    def _sign(self, requested: SslRequested, profile: dict, dry_run: bool = False):
+        """Ask the CA to sign (or only lint, `dry_run`); (SslIssued, the new collection id) or None."""
         key_usage, eku = profiles.leaf_extensions(profile, requested.key_type)
         answer = self._call(self.ca_rpc.issue_certificate, {
             "request_id": f"ssl:{requested.ssl_id}", "ca_id": profile.get("ca_id"), "csr_pem": requested.csr_pem,
@@ -308,9 +359,14 @@ class EnrollmentService(EventSourced):
             "lint_profile": "serverauth", "dry_run": dry_run})
         if dry_run:
             return None
+        collection_id = secrets.token_urlsafe(24)                   # 192 bits: the link is the credential
         return SslIssued(requested.ssl_id, answer["serial"], answer["ca_id"], answer["not_before"],
                          answer["not_after"], answer["sha256_fingerprint"], answer["certificate_pem"],
-                         answer["chain_pem"])
+                         answer["chain_pem"], _sha256(collection_id)), collection_id
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _pem(der: bytes) -> str:

@@ -1,7 +1,9 @@
 """notify's read models, both in notify's own database.
 
-- `MailRequests`: fed by the `domains` follower (in the follower's transaction, no I/O): one row per event that
-  calls for a mail — today `dcv_started.v1` with method `email`. It is the senders' work list: `pending` rows are
+- `MailRequests`: fed by the followers of `domains` and `enrollment` (in the follower's transaction, no I/O): one
+  row per event that calls for a mail — `dcv_started.v1` with method `email` (DcvMailRequests) and
+  `ssl_issued.v1`, the collection mail (CollectionMailRequests). Both write one table; each rebuilds only its kind.
+  It is the senders' work list: `pending` rows are
   claimed, attempted and marked `done`. The row is only a trigger; what happened to the mail is in notify's own
   `mail-<causation_event_id>` stream, so emptying and refilling this table (a rebuild) sends nothing twice.
 - `MessagesView`: fed by notify's own events: the record of every outgoing mail (`list_messages`).
@@ -48,19 +50,25 @@ class MailRequests:
             sa.Index("mail_requests_due", "status", "due_at"),
         )
 
+    KIND = ""                       # the kind of mail this follower's events call for
+
     # ---- updating (the follower's transaction) ------------------------------------------------------------
     def apply(self, conn: sa.Connection, event: Envelope) -> None:
-        p = event.payload
-        if event.event_type == "dcv_started.v1" and p.get("method") == "email":
-            expires = p.get("token_expires_at")
-            conn.execute(self.table.insert().values(
-                causation_event_id=event.event_id, kind="dcv_email", reference=p["dcv_id"],
-                recipient=p.get("email_address"), expires_at=utc(datetime.fromisoformat(expires)) if expires else None,
-                correlation_id=event.correlation_id, actor=event.actor, status=PENDING,
-                due_at=utc(event.occurred_at), created_at=utc(event.occurred_at), updated_at=utc(event.occurred_at)))
+        wanted = self.mail_for(event)
+        if wanted is None:
+            return
+        reference, recipient, expires = wanted
+        conn.execute(self.table.insert().values(
+            causation_event_id=event.event_id, kind=self.KIND, reference=reference, recipient=recipient,
+            expires_at=expires, correlation_id=event.correlation_id, actor=event.actor, status=PENDING,
+            due_at=utc(event.occurred_at), created_at=utc(event.occurred_at), updated_at=utc(event.occurred_at)))
+
+    def mail_for(self, event: Envelope) -> tuple[str, str | None, datetime | None] | None:
+        """(reference, recipient, expires_at) when the event calls for a mail of this kind, else None."""
+        raise NotImplementedError
 
     def reset(self, conn: sa.Connection) -> None:
-        conn.execute(self.table.delete())
+        conn.execute(self.table.delete().where(self.table.c.kind == self.KIND))
 
     # ---- the senders' work list ---------------------------------------------------------------------------
     def due(self, conn: sa.Connection, now: datetime, limit: int) -> list[MailRequest]:
@@ -92,6 +100,29 @@ class MailRequests:
     def counts(self, conn: sa.Connection) -> dict[str, int]:
         t = self.table
         return dict(conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all())
+
+
+class DcvMailRequests(MailRequests):
+    """`domains` → the email-DCV mail (domains renders it with `dcv_mail`, and holds its code)."""
+    KIND = "dcv_email"
+
+    def mail_for(self, event: Envelope):
+        p = event.payload
+        if event.event_type != "dcv_started.v1" or p.get("method") != "email":
+            return None
+        expires = p.get("token_expires_at")
+        return p["dcv_id"], p.get("email_address"), utc(datetime.fromisoformat(expires)) if expires else None
+
+
+class CollectionMailRequests(MailRequests):
+    """`enrollment` → the collection mail of an issued certificate (enrollment renders it with `collection_mail`,
+    and holds the collection id)."""
+    KIND = "ssl_collection"
+
+    def mail_for(self, event: Envelope):
+        if event.event_type != "ssl_issued.v1":
+            return None
+        return event.payload["ssl_id"], None, None
 
 
 class MessagesView:

@@ -36,7 +36,7 @@ from services.notify.adapters import OutgoingMail, SendFailed
 from services.notify.adapters.smtp import OutboxSender, SmtpSender
 from services.notify.commands import QueueMail, RecordFailure, RecordSent
 from services.notify.events import decode
-from services.notify.projections import MailRequest, MailRequests, MessagesView
+from services.notify.projections import CollectionMailRequests, DcvMailRequests, MailRequest, MessagesView
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, FollowerProvider, catch_up,
                                           catch_up_timer, follow, open_database, rpc_call, settings_of)
 from services.runtime.store import system_clock
@@ -81,7 +81,9 @@ class NotifyService(EventSourced):
     context = Context()
     mail = MailProvider()
     domains_rpc = RpcProxy("domains")
-    mail_requests = FollowerProvider("domains", MailRequests)
+    mail_requests = FollowerProvider("domains", DcvMailRequests)
+    collection_requests = FollowerProvider("enrollment", CollectionMailRequests)
+    enrollment_rpc = RpcProxy("enrollment")
 
     # ---- events that call for mail: pushed, and pulled at start and on a timer ---------------------------
     @follow("domains", "notify")
@@ -94,6 +96,18 @@ class NotifyService(EventSourced):
         """Also the retry timer: every tick attempts whatever has become due."""
         if not catch_up(self.mail_requests, self._read_domains_events):
             return False            # domains is not answering: it could not render a mail either
+        self._send_due()
+        return True
+
+    @follow("enrollment", "notify")
+    def on_enrollment_event(self, message: dict) -> None:
+        self.collection_requests.receive(message, self._read_enrollment_events)
+        self._send_due()
+
+    @catch_up_timer()
+    def catch_up_enrollment(self) -> bool:
+        if not catch_up(self.collection_requests, self._read_enrollment_events):
+            return False
         self._send_due()
         return True
 
@@ -163,17 +177,19 @@ class NotifyService(EventSourced):
         self._finish(request)
 
     def _render(self, request: MailRequest) -> dict:
-        """The mail's to/subject/text from its owner (domains renders the email-DCV mail and holds its code)."""
+        """The mail's to/subject/text from its owner, which holds its secret: domains renders the email-DCV mail
+        (the code), enrollment the collection mail (the collection link)."""
+        render = {"dcv_email": self.domains_rpc.dcv_mail,
+                  "ssl_collection": self.enrollment_rpc.collection_mail}[request.kind]
         try:
-            rendered = rpc_call(self.domains_rpc.dcv_mail, request.reference,
-                                timeout=self.context.settings.rpc_timeout)
+            rendered = rpc_call(render, request.reference, timeout=self.context.settings.rpc_timeout)
         except DomainError as exc:   # NotFound (the DCV is gone), Conflict (no longer open): asking again won't help
-            raise SendFailed(f"dcv_mail_refused: {exc.code}: {exc.message}", permanent=True) from None
+            raise SendFailed(f"render_refused: {exc.code}: {exc.message}", permanent=True) from None
         except Exception as exc:     # noqa: BLE001 — timeout, domains not running, a crash there: try again later
-            raise SendFailed(f"dcv_mail_unavailable: {type(exc).__name__}: {exc}", permanent=False) from None
+            raise SendFailed(f"render_unavailable: {type(exc).__name__}: {exc}", permanent=False) from None
         if not isinstance(rendered, dict) or not all(isinstance(rendered.get(k), str) and rendered[k]
                                                      for k in ("to", "subject", "text")):
-            raise SendFailed("dcv_mail_invalid: the answer lacks to, subject or text", permanent=True)
+            raise SendFailed("render_invalid: the answer lacks to, subject or text", permanent=True)
         return rendered
 
     def _record(self, stream: str, version: int, state: domain.Mail, events: list, request: MailRequest):
@@ -199,6 +215,9 @@ class NotifyService(EventSourced):
 
     def _read_domains_events(self, after: int, limit: int) -> list[dict]:
         return rpc_call(self.domains_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
+
+    def _read_enrollment_events(self, after: int, limit: int) -> list[dict]:
+        return rpc_call(self.enrollment_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
 
 def _page(offset, limit) -> tuple[int, int]:

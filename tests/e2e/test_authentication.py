@@ -19,7 +19,9 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           # the link an email-DCV mail carries, outside /api/v1 (DESIGN §5): its code is the credential
           ("GET", "/dcv/{dcv_id}"), ("POST", "/dcv/{dcv_id}"),
           # what relying parties fetch without an account (DESIGN §5): CA certificates, CRLs, OCSP
-          ("GET", "/ca/{ca_id}.crt"), ("GET", "/crl/{ca_id}.crl"), ("POST", "/ocsp"), ("GET", "/ocsp/{encoded}")}
+          ("GET", "/ca/{ca_id}.crt"), ("GET", "/crl/{ca_id}.crl"), ("POST", "/ocsp"), ("GET", "/ocsp/{encoded}"),
+          # the link of a collection mail: the link is the credential
+          ("GET", "/collect/{token}")}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}
 UNKNOWN = "00000000-0000-4000-8000-0000000000aa"
 

@@ -348,3 +348,29 @@ def test_an_auto_renew_certificate_gets_a_renewal_request_before_it_expires(cp, 
     assert renewal["sans"] == issued["sans"] and renewal["renewal_of"] == issued["ssl_id"]
     approved = cp.api("POST", f"/api/v1/ssl/{renewed_by}/approve")
     assert approved.status_code == 200 and approved.json()["status"] == "issued", approved.text
+
+
+def test_the_requester_and_the_external_requester_get_a_collection_mail_whose_link_downloads(cp, world):
+    issued = request(world["auto"], world, name="collect.ssl-e2e.example.com",
+                     external_requester="owner@collect.example.com")
+    deadline = time.monotonic() + 30
+    while True:
+        mails = [m for m in cp.api("GET", "/api/v1/outbox", params={"size": 200}).json()["items"]
+                 if "collect.ssl-e2e.example.com" in m["subject"]]
+        if mails:
+            break
+        assert time.monotonic() < deadline, "no collection mail in the outbox within 30 s"
+        time.sleep(0.3)
+    [mail] = mails
+    assert mail["to"] == "ssl-auto@example.com, owner@collect.example.com"
+    link = next(line.split()[0] for line in mail["text"].splitlines() if "format=fullchain" in line)
+    token = link.split("/collect/", 1)[1].split("?", 1)[0]
+    assert len(token) >= 32 and link.startswith("http://pki.certplane-e2e.example.com/collect/")
+    link = link.replace("http://pki.certplane-e2e.example.com", cp.api.base_url)     # that name is not in DNS
+    collected = requests.get(link, timeout=30)
+    assert collected.status_code == 200
+    assert x509.load_pem_x509_certificates(collected.content)[0].serial_number == int(issued["serial"], 16)
+    wrong = requests.get(link.replace(token, token[:-2] + "xx"), timeout=30)
+    assert wrong.status_code == 404
+    evil = requests.get(link.replace("format=fullchain", "format=../../etc/passwd"), timeout=30)
+    assert evil.status_code == 400

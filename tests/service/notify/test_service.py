@@ -114,7 +114,8 @@ class Harness:
 
     @property
     def follower(self):
-        [provider] = [d for d in self.container.dependencies if isinstance(d, FollowerProvider)]
+        [provider] = [d for d in self.container.dependencies
+                      if isinstance(d, FollowerProvider) and d.source == "domains"]
         return provider.follower
 
     def rebuild_read_model(self) -> None:
@@ -215,7 +216,7 @@ def test_a_mail_that_could_not_be_composed_is_retried_and_then_sent(start, monke
     assert (record["status"], record["attempts"]) == ("sent", 2)
     events = notify.notify_events()
     assert [e["event_type"] for e in events] == ["mail_failed.v1", "mail_queued.v1", "mail_sent.v1"]
-    assert events[0]["payload"]["final"] is False and "dcv_mail_unavailable" in events[0]["payload"]["reason"]
+    assert events[0]["payload"]["final"] is False and "render_unavailable" in events[0]["payload"]["reason"]
 
 
 def test_with_an_smtp_host_the_mail_goes_to_the_smtp_server_and_not_the_outbox(start):
