@@ -110,7 +110,8 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 from nameko.testing.services import worker_factory  # noqa: E402
 
-from services.domains import domain, names  # noqa: E402
+from contracts import names  # noqa: E402
+from services.domains import domain  # noqa: E402
 from services.domains.commands import (Caa, CreateDomain, NewDelegation, RecordCheck,  # noqa: E402
                                        StartDcv, UpdateDomain)
 from services.domains.events import DomainCreated, decode  # noqa: E402
