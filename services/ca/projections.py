@@ -39,6 +39,7 @@ class CaView:
             sa.Column("reason", sa.String(30)),
             sa.Column("certificate_pem", sa.Text),
         )
+        self.count_query = sa.select(sa.func.count()).select_from(self.cas)   # CaService caches the rows by it
         self.crls = sa.Table(
             "crls", metadata,
             sa.Column("ca_id", sa.String(36), primary_key=True),

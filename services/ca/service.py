@@ -33,6 +33,7 @@ from services.runtime.entrypoint_helpers import load_payload
 from services.runtime.events import utc as _utc
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
                                           settings_of)
+from services.runtime.position_cache import PositionCache
 from services.runtime.store import StreamAppend
 
 log = structlog.get_logger(__name__)
@@ -91,6 +92,7 @@ class CaTools(DependencyProvider):
         self.keys = KeyStore(db, load_kek(settings.ca_kek, settings.var_dir, settings.embedded))
         self.crl_files = CrlFiles(db)
         self._certs: dict[str, x509.Certificate] = {}
+        self.cas = PositionCache()      # the CA rows, read again only when the store moved
         lint.warm_up()        # pkilint's validators take ~0.3 s each to build: at start, not on the first request
 
     def certificate(self, ca: dict) -> x509.Certificate:
@@ -248,7 +250,11 @@ class CaService(EventSourced):
         return self.store.projection(CaView)
 
     def _cas(self) -> list[dict]:
-        return self.store.read(self._view.all_cas)
+        """Every CA (a few rows), from memory while their number is unchanged (PositionCache): CAs are only ever
+        added, never changed or removed, so their count is the position of this read model."""
+        view = self._view
+        return self.tools.cas.lookup("all", self.store.db.quick_scalar(view.count_query),
+                                     lambda: self.store.read(view.all_cas) or None) or []
 
     def _ca(self, ca_id: str) -> dict:
         found = next((ca for ca in self._cas() if ca["ca_id"] == str(ca_id)), None)
