@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -51,6 +51,18 @@ bench-auth: $(VENV)/.bench-installed
 ## bench-dcv: DNS DCV checks/s vs raw dnspython, and may_issue answers/s from the read model (SQLite, PostgreSQL if it answers) vs the 5,000/s target
 bench-dcv: $(VENV)/.bench-installed
 	$(BIN)/python bench/dcv.py
+
+## bench-crl: CRL of 100k and 1M entries (lint + build + DER, P-256 and RSA-3072 CA) vs openssl ca -gencrl, targets < 2 s / < 10 s
+bench-crl: $(VENV)/.bench-installed
+	$(BIN)/python bench/crl.py
+
+## bench-ocsp: POST /ocsp responses/s at 1 and 8 clients, embedded mode, vs openssl ocsp on the same CA and index (ratio printed)
+bench-ocsp: $(VENV)/.bench-installed
+	$(BIN)/python bench/ocsp.py
+
+## bench-issue: CSR -> issued certificate/s through POST /api/v1/ssl at 1, 4, 16 clients, distributed mode, vs in-process lint+sign on all cores (target >= 50%) and cfssl serve
+bench-issue: $(VENV)/.bench-installed
+	$(BIN)/python bench/issue.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

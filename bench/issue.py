@@ -1,0 +1,667 @@
+"""CSR -> issued certificate per second through the REST API (distributed mode), against this machine's limit for
+the same lint + sign work in-process on all cores, and against `cfssl serve` signing the same CSRs.
+
+    .venv/bin/python bench/issue.py [--clients 1,4,16] [--requests 200,400,400] [--rounds 3] [--warmup 20]
+                                    [--limit-certs 600] [--skip-cfssl] [--keep-logs]
+
+**Certplane, end to end** (distributed mode, what production runs): a fresh PostgreSQL database and a fresh
+RabbitMQ vhost (management API on :15672, as bench/http_latency.py makes them), and one process per service the
+path needs, each `certplane run <service>` on free ports: orgs, identity, domains, ca, enrollment, gateway (notify
+is not on the path and not started). Environment: AMQP_URI, CERTPLANE_DATABASE_URL, CERTPLANE_CA_KEK (32 random
+bytes, base64, made here), CERTPLANE_PUBLIC_BASE_URL=http://pki.bench.example.com (the CRL/OCSP/caIssuers URLs
+in a leaf must be public DNS names, or the BR lint refuses it). The ca service creates its default P-256 hierarchy
+at first start. Set-up through the API: `certplane admin create` (an MRAO), log in, first-login password change;
+one organization (O=Bench Issue Org, C=DE, ST=Berlin, L=Berlin); the domain `bench-issue.example.com` delegated
+to it for ssl (an MRAO's delegation is approved at once); and a profile "Bench TLS (no approval)" created with
+POST /api/v1/profiles as a copy of the default "TLS Server (OV)" with requires_approval false. (The MRAO also holds
+"SSL auto approve", so the gateway passes auto_approve=true as well: both roads lead to the same issuance path.)
+
+One measured request is `POST /api/v1/ssl` {organization_id, profile_id, term_days: 90, csr} with a P-256 CSR for
+a name never requested before (`h<i>.bench-issue.example.com`, CN and SAN; all CSRs are made before any timing),
+and it counts only if it answers 201 with status "issued". What happens: the gateway authenticates and scopes,
+calls enrollment.request_ssl over RPC; enrollment parses the CSR, checks it against the profile, asks
+domains.may_issue for the name and orgs.get_organization for the subject (two RPCs), then ca.issue_certificate
+(RPC): the ca reads its CAs, parses and verifies the CSR, builds the to-be-signed certificate, lints it with pkilint
+(profile serverauth), appends certificate_signing, signs with the decrypted CA key, appends certificate_issued and
+answers with the certificate and chain; enrollment then appends requested+approved+issued in one append and
+answers with the SSL view. Everything is persisted in PostgreSQL before the 201.
+
+**(a) This machine's limit for the same work**: the same CSRs through the CA's own code minus all I/O, in a
+`multiprocessing` pool of os.cpu_count() workers (spawned; each builds pkilint's validators with `lint.warm_up()`
+before the clock starts). Per certificate: load the CSR's public key, make the `x509build.LeafSpec` the ca makes
+(same subject fields, SAN, key usage, EKU, 90 days, fresh serial, the CRL/OCSP URLs of
+http://pki.bench.example.com), `x509build.tbs_for_lint`, `lint.lint_certificate(tbs, "serverauth")` (any ERROR
+counts as a failure), `x509build.build_leaf` with a P-256 issuing CA built in this process, then the PEM, the
+sha256 fingerprint and the tbs hash the ca also computes. Not included: the CSR signature check, the CA-key
+decryption, JSON, RPC, SQL. Certificates/s = certificates / wall time of the pool run.
+
+**(b) `cfssl serve`** (Debian `golang-cfssl`; installed with `apt-get install -y golang-cfssl` if `cfssl` is not on
+PATH, skipped with a printed reason if that fails): the same P-256 issuing CA as (a) as PEM files, a config whose
+default signing profile has usages "digital signature", "server auth" and expiry 2160h; each request is
+`POST /api/v1/cfssl/sign` {"certificate_request": <the same CSR PEM>} and counts if it answers 200 with
+success true and a certificate. cfssl neither lints nor stores anything: a reference, not a target.
+
+**Load** (the same client for both servers): for each client count (`--clients`, default 1, 4, 16) `--requests`
+requests (default 200, 400, 400) spread over that many threads, each thread with its own requests.Session
+(keep-alive). Before the rounds, `--warmup` requests per server. The points are interleaved: every round runs, for
+each client count, Certplane and cfssl (which one first alternates), then (a) once (`--limit-certs`). The table
+shows the median over `--rounds` rounds (default 3) of certificates/s, p50 and p99 (nearest rank, of that
+point's requests), and failures summed. The ratios are Certplane/(a) per client count (the target: at least 0.5),
+cfssl/(a) and Certplane/cfssl. Nothing here asserts on time.
+
+**Where the time goes**: over every 16-client Certplane run, the CPU seconds (utime+stime from /proc/<pid>/stat)
+of each service process, of all `postgres` processes, of RabbitMQ's `beam.smp`, of this bench process (the HTTP
+client), and the machine's busy time from /proc/stat (so CPU used by anything else on the machine shows as
+"other"); printed as ms per certificate and as share of one core.
+
+Afterwards: the Certplane processes and cfssl get SIGTERM (SIGKILL after 10 s), the database and the vhost are
+dropped, the temporary directory (logs, CA files) is removed (kept with --keep-logs or on failure), and error-level
+lines of the service logs are grouped and printed.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_latency import (CERTPLANE, Process, free_port, log_in, postgres_database,  # noqa: E402
+                          rabbit_vhost)
+
+BASE_URL = "http://pki.bench.example.com"
+DOMAIN = "bench-issue.example.com"
+ORG = {"name": "Bench Issue Org", "address1": "1 Main St", "city": "Berlin", "state": "Berlin", "country": "DE"}
+SERVICES = ("orgs", "identity", "domains", "ca", "enrollment", "gateway")
+TERM_DAYS = 90
+TARGET = 0.5
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STOP_GRACE = 10.0
+
+
+def name_of(i: int) -> str:
+    return f"h{i}.{DOMAIN}"
+
+
+def make_csrs(count: int) -> list[str]:
+    """`count` P-256 CSRs, CN and SAN h<i>.bench-issue.example.com, each with its own key."""
+    out = []
+    for i in range(count):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = name_of(i)
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+               .sign(key, hashes.SHA256()))
+        out.append(csr.public_bytes(serialization.Encoding.PEM).decode())
+    return out
+
+
+# ---- (a): the CA's lint + sign in-process on every core -----------------------------------------------------
+
+def bench_ca() -> dict:
+    """A P-256 root and issuing CA built by the CA's own x509build, as the ca service does at first start."""
+    from services.ca import x509build
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
+    root_key, issuing_key = x509build.generate_key("ec-p256"), x509build.generate_key("ec-p256")
+    root_id, issuing_id = str(uuid.uuid4()), str(uuid.uuid4())
+    root = x509build.build_root(root_key, "Bench Root CA", now, 20 * 365, organization="Certplane Bench",
+                                country="US")
+    issuing = x509build.build_issuing(issuing_key, root_key, root, "Bench Issuing CA", now, 10 * 365,
+                                      x509build.CaUrls.of(BASE_URL, root_id), organization="Certplane Bench",
+                                      country="US")
+    return {"issuing_id": issuing_id,
+            "root_pem": root.public_bytes(serialization.Encoding.PEM),
+            "issuing_pem": issuing.public_bytes(serialization.Encoding.PEM),
+            "issuing_key_pem": issuing_key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.TraditionalOpenSSL,
+                                                         serialization.NoEncryption())}
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(ca: dict, csrs: list[str], barrier) -> None:
+    from services.ca import lint, x509build
+
+    lint.warm_up()
+    _WORKER.update(lint=lint, x509build=x509build, csrs=csrs,
+                   issuer=x509.load_pem_x509_certificate(ca["issuing_pem"]),
+                   key=serialization.load_pem_private_key(ca["issuing_key_pem"], None),
+                   urls=x509build.CaUrls.of(BASE_URL, ca["issuing_id"]))
+    _issue_in_process(0)          # first certificate: any lazy import or cache, before the clock
+    barrier.wait()
+
+
+def _issue_in_process(i: int) -> int:
+    """What ca.issue_certificate computes for CSR i, minus I/O; 1 if the lint found an error, else 0."""
+    w = _WORKER
+    x509build, lint = w["x509build"], w["lint"]
+    csr = x509.load_pem_x509_csr(w["csrs"][i].encode())
+    name = name_of(i)
+    not_before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=60)
+    spec = x509build.LeafSpec(
+        common_name=name, organization=ORG["name"], organizational_unit=None, country=ORG["country"],
+        state=ORG["state"], locality=ORG["city"], sans=[("dns", name)], not_before=not_before,
+        not_after=x509build.validity_end(not_before, TERM_DAYS), key_usage={"digital_signature"},
+        extended_key_usage=["server_auth"], serial=x509build.new_serial(), public_key=csr.public_key(),
+        urls=w["urls"])
+    tbs = x509build.tbs_for_lint(spec, w["issuer"])
+    if lint.errors(lint.lint_certificate(tbs, "serverauth")):
+        return 1
+    hashlib.sha256(tbs).hexdigest()
+    certificate = x509build.build_leaf(spec, w["issuer"], w["key"])
+    certificate.public_bytes(serialization.Encoding.PEM)
+    certificate.fingerprint(hashes.SHA256())
+    return 0
+
+
+def limit_run(pool, count: int, csr_count: int) -> dict:
+    """(a) once: `count` certificates over the pool; also the workers' CPU per certificate and the machine's
+    busy time meanwhile (so a run slowed by other jobs shows as such)."""
+    indices = [i % csr_count for i in range(count)]
+    pids = [worker.pid for worker in pool._pool]        # no maxtasksperchild: the same workers throughout
+    cpu_before, busy_before = sum(proc_cpu(pid) for pid in pids), machine_busy()
+    started = time.perf_counter()
+    failed = sum(pool.imap_unordered(_issue_in_process, indices, chunksize=8))
+    wall = time.perf_counter() - started
+    cpu = sum(proc_cpu(pid) for pid in pids) - cpu_before
+    other = machine_busy() - busy_before - cpu
+    return {"rps": count / wall, "failed": failed, "wall": wall, "cpu_ms": cpu * 1000 / count,
+            "other": other / wall}
+
+
+# ---- the client (the same for Certplane and cfssl) -------------------------------------------------------------
+
+def measure(url: str, headers: dict, body_for, check, indices: list[int], clients: int,
+            max_failures: int = 20) -> dict:
+    """POST body_for(i) to url for every i, over `clients` threads; check(response) -> None or a failure text."""
+    queue = iter(indices)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures: list[str] = []
+    gate = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        with requests.Session() as session:
+            session.headers.update(headers)
+            gate.wait()
+            while True:
+                with lock:
+                    i = None if len(failures) >= max_failures else next(queue, None)
+                if i is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    response = session.post(url, json=body_for(i), timeout=120)
+                    problem = check(response)
+                except requests.RequestException as exc:
+                    problem = repr(exc)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if problem is None:
+                        latencies.append(elapsed)
+                    else:
+                        failures.append(problem)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000 if ordered else float("nan")
+
+    return {"rps": len(ordered) / wall, "p50": rank(0.50), "p99": rank(0.99), "ok": len(ordered),
+            "failed": len(failures), "failures": failures[:3], "wall": wall}
+
+
+def certplane_check(response: requests.Response) -> str | None:
+    if response.status_code != 201:
+        return f"{response.status_code}: {response.text[:300]}"
+    status = response.json().get("status")
+    return None if status == "issued" else f"201 but status {status!r}"
+
+
+def cfssl_check(response: requests.Response) -> str | None:
+    if response.status_code != 200:
+        return f"{response.status_code}: {response.text[:300]}"
+    body = response.json()
+    if not body.get("success") or "BEGIN CERTIFICATE" not in (body.get("result") or {}).get("certificate", ""):
+        return f"200 but {response.text[:300]}"
+    return None
+
+
+# ---- CPU accounting --------------------------------------------------------------------------------------------
+
+def proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_of(comm: str) -> float:
+    """utime+stime of every live process whose name is `comm`."""
+    total = 0.0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.index("(") + 1:stat.rindex(")")] == comm:
+                fields = stat.rpartition(")")[2].split()
+                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all cores): /proc/stat minus idle and iowait."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def cpu_snapshot(processes: dict[str, Process]) -> dict[str, float]:
+    snap = {name: proc_cpu(p.proc.pid) for name, p in processes.items()}
+    snap["postgres"] = cpu_of("postgres")
+    snap["rabbitmq"] = cpu_of("beam.smp")
+    times = os.times()
+    snap["bench client"] = times.user + times.system
+    snap["machine"] = machine_busy()
+    return snap
+
+
+# ---- cfssl ----------------------------------------------------------------------------------------------------
+
+def ensure_cfssl() -> tuple[str | None, str]:
+    found = shutil.which("cfssl")
+    if found:
+        return found, "on PATH"
+    print("  cfssl is not on PATH: running `apt-get install -y golang-cfssl`", flush=True)
+    try:
+        done = subprocess.run(["apt-get", "install", "-y", "golang-cfssl"], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"apt-get install golang-cfssl failed: {exc!r}"
+    found = shutil.which("cfssl")
+    if done.returncode != 0 or not found:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+        return None, f"apt-get install golang-cfssl exited {done.returncode}: {tail[0][:200]}"
+    return found, "installed now with apt-get"
+
+
+class Cfssl:
+    def __init__(self, binary: str, ca: dict, workdir: Path):
+        self.dir = workdir / "cfssl"
+        self.dir.mkdir()
+        (self.dir / "ca.pem").write_bytes(ca["issuing_pem"])
+        (self.dir / "ca-key.pem").write_bytes(ca["issuing_key_pem"])
+        (self.dir / "config.json").write_text(json.dumps({"signing": {"default": {
+            "usages": ["digital signature", "server auth"], "expiry": "2160h"}}}))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1/cfssl/sign"
+        self.log = workdir / "cfssl.log"
+        self.name = "cfssl"
+        self.args = [binary, "serve", "-address", "127.0.0.1", "-port", str(self.port),
+                     "-ca", str(self.dir / "ca.pem"), "-ca-key", str(self.dir / "ca-key.pem"),
+                     "-config", str(self.dir / "config.json")]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, probe_csr: str, timeout: float = 30.0) -> None:
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.args, cwd=self.dir, stdout=out, stderr=subprocess.STDOUT)
+        started, last = time.monotonic(), None
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cfssl serve exited with {self.proc.returncode}: {self.tail()}")
+            try:
+                response = requests.post(self.url, json={"certificate_request": probe_csr}, timeout=5)
+                problem = cfssl_check(response)
+                if problem is None:
+                    self._check_certificate(response.json()["result"]["certificate"], probe_csr)
+                    return
+                last = problem
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            time.sleep(0.2)
+        raise RuntimeError(f"cfssl serve not answering after {timeout:.0f} s (last: {last}): {self.tail()}")
+
+    def _check_certificate(self, pem: str, csr_pem: str) -> None:
+        """Once: cfssl's answer is a leaf of our issuing CA for the CSR's key and name, with serverAuth."""
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            csr = x509.load_pem_x509_csr(csr_pem.encode())
+            cert.verify_directly_issued_by(x509.load_pem_x509_certificate((self.dir / "ca.pem").read_bytes()))
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            good = (cert.public_key() == csr.public_key() and name_of(0) in names.get_values_for_type(x509.DNSName)
+                    and x509.ExtendedKeyUsageOID.SERVER_AUTH in eku)
+        except Exception as exc:  # noqa: BLE001 — any defect of the answer skips the peer with its reason
+            raise RuntimeError(f"cfssl's certificate does not check out: {exc!r}") from None
+        if not good:
+            raise RuntimeError("cfssl's certificate does not carry the CSR's key, its name and serverAuth")
+
+    def tail(self, chars: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def stop(self) -> str:
+        if self.proc is None or self.proc.poll() is not None:
+            return f"cfssl: already exited ({self.proc.returncode if self.proc else 'never started'})"
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(STOP_GRACE)
+            return "cfssl: stopped on SIGTERM"
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return f"cfssl: did not stop within {STOP_GRACE:.0f} s of SIGTERM; killed"
+
+
+# ---- Certplane, distributed --------------------------------------------------------------------------------
+
+def call(session: requests.Session, method: str, url: str, expect: int, **kwargs) -> requests.Response:
+    response = session.request(method, url, timeout=60, **kwargs)
+    if response.status_code != expect:
+        raise RuntimeError(f"{method} {url}: expected {expect}, got {response.status_code}: {response.text[:500]}")
+    return response
+
+
+@contextlib.contextmanager
+def certplane(workdir: Path, notes: list[str], started: dict[str, Process]):
+    tag = secrets.token_hex(4)
+    with postgres_database(f"issue_{tag}") as database_url, rabbit_vhost(f"issue-{tag}") as amqp_uri:
+        common = {"AMQP_URI": amqp_uri, "CERTPLANE_DATABASE_URL": database_url,
+                  "CERTPLANE_CA_KEK": base64.b64encode(secrets.token_bytes(32)).decode(),
+                  "CERTPLANE_PUBLIC_BASE_URL": BASE_URL}
+        ready_urls = {}
+        for service in SERVICES:
+            http_port, health_port = free_port(), free_port()
+            started[service] = Process(service, ["run", service], {
+                **common, "CERTPLANE_HTTP_PORT": str(http_port), "CERTPLANE_HEALTH_PORT": str(health_port)},
+                workdir)
+            ready_urls[service] = f"http://127.0.0.1:{http_port if service == 'gateway' else health_port}/readyz"
+        try:
+            for process in started.values():
+                process.start()
+            waited = {name: process.wait_ready(ready_urls[name]) for name, process in started.items()}
+            base_url = ready_urls["gateway"].rsplit("/", 1)[0]
+            created = subprocess.run([CERTPLANE, "admin", "create", "--username", "bench", "--email",
+                                      "bench@example.com", "--forename", "Bench", "--surname", "Mark"],
+                                     env=started["gateway"].env, capture_output=True, text=True, timeout=120,
+                                     check=True)
+            token = log_in(base_url, "bench", json.loads(created.stdout)["password"])
+            notes.append(f"certplane: database {database_url.rsplit('/', 1)[1]}, vhost "
+                         f"{amqp_uri.rsplit('/', 1)[1]}; ready after "
+                         + ", ".join(f"{n} {t:.1f} s" for n, t in waited.items()))
+            yield base_url, token
+        finally:
+            for name in reversed(list(started)):
+                notes.append("certplane: " + started[name].stop())
+
+
+def set_up_world(base_url: str, token: str) -> dict:
+    """The organization, the delegated domain, and the profile without approval."""
+    with requests.Session() as s:
+        s.headers["Authorization"] = f"Bearer {token}"
+        org_id = call(s, "POST", f"{base_url}/api/v1/organizations", 201, json=ORG).json()["organization_id"]
+        domain = call(s, "POST", f"{base_url}/api/v1/domains", 201, json={"name": DOMAIN, "delegations": [
+            {"organization_id": org_id, "cert_types": ["ssl"]}]}).json()
+        deadline = time.monotonic() + 60
+        while True:         # enrollment makes the default profiles on its first timer tick
+            items = call(s, "GET", f"{base_url}/api/v1/profiles", 200).json()["items"]
+            default = next((p for p in items if p["name"] == "TLS Server (OV)"), None)
+            if default is not None:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("no default profile 'TLS Server (OV)' after 60 s")
+            time.sleep(0.3)
+        body = {k: v for k, v in default.items() if k not in ("profile_id", "created_at", "updated_at")}
+        body.update(name="Bench TLS (no approval)", requires_approval=False)
+        profile = call(s, "POST", f"{base_url}/api/v1/profiles", 201, json=body).json()
+    if TERM_DAYS not in profile["terms"]:
+        raise RuntimeError(f"the profile allows terms {profile['terms']}, not {TERM_DAYS}")
+    return {"organization_id": org_id, "profile_id": profile["profile_id"], "domain": domain}
+
+
+# ---- main -----------------------------------------------------------------------------------------------------
+
+def median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows) if rows else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated concurrent client counts")
+    parser.add_argument("--requests", default="200,400,400",
+                        help="requests per point, one per client count (or one number for all)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=20, help="requests per server before the rounds")
+    parser.add_argument("--limit-certs", type=int, default=600, help="certificates per (a) run")
+    parser.add_argument("--skip-cfssl", action="store_true")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
+    args = parser.parse_args(argv)
+    client_counts = [int(c) for c in args.clients.split(",") if c.strip()]
+    per_point = [int(n) for n in args.requests.split(",") if n.strip()]
+    if len(per_point) == 1:
+        per_point *= len(client_counts)
+    if len(per_point) != len(client_counts):
+        parser.error("--requests needs one number, or one per client count")
+    requests_for = dict(zip(client_counts, per_point))
+    if not Path(CERTPLANE).exists():
+        raise SystemExit(f"{CERTPLANE} not found: run `make bench-issue` (installs the venv) or set CERTPLANE_BIN")
+
+    cores = os.cpu_count() or 1
+    workdir = Path(tempfile.mkdtemp(prefix="certplane-bench-issue-"))
+    print(f"bench/issue.py — {time.strftime('%Y-%m-%d %H:%M:%S %Z')} — {cores} CPUs, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; POST /api/v1/ssl (P-256 CSR, lint on, auto-approved "
+          f"profile) vs (a) in-process lint+sign on {cores} processes vs (b) cfssl serve; clients "
+          f"{client_counts}, requests {per_point}, {args.rounds} rounds, median shown", flush=True)
+
+    certplane_total = args.warmup + args.rounds * sum(per_point)
+    started_at = time.perf_counter()
+    csrs = make_csrs(certplane_total)
+    print(f"  {len(csrs)} P-256 CSRs made in {time.perf_counter() - started_at:.1f} s", flush=True)
+    ca = bench_ca()
+
+    results: dict[tuple[str, int], list[dict]] = {}
+    limit_rows: list[dict] = []
+    notes: list[str] = []
+    cpu_total: dict[str, float] = {}
+    cpu_certs = 0
+    cpu_wall = 0.0
+    processes: dict[str, Process] = {}
+    cfssl: Cfssl | None = None
+    cfssl_note = "skipped (--skip-cfssl)" if args.skip_cfssl else ""
+    failed = False
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(cores + 1)
+    pool = ctx.Pool(cores, initializer=_worker_init, initargs=(ca, csrs, barrier))
+    try:
+        barrier.wait(timeout=180)
+        print(f"  (a): {cores} workers warmed up (pkilint validators built, one certificate each)", flush=True)
+        if not args.skip_cfssl:
+            binary, how = ensure_cfssl()
+            if binary is None:
+                cfssl_note = f"SKIPPED: {how}"
+                print(f"  (b) cfssl {cfssl_note}", flush=True)
+            else:
+                version = subprocess.run([binary, "version"], capture_output=True, text=True).stdout.split("\n")[0]
+                cfssl = Cfssl(binary, ca, workdir)
+                try:
+                    cfssl.start(csrs[0])
+                    cfssl_note = f"{binary} ({how}; {version.strip()})"
+                    print(f"  (b) cfssl serve answering on :{cfssl.port} — {cfssl_note}", flush=True)
+                except RuntimeError as exc:
+                    cfssl_note = f"SKIPPED: {exc}"
+                    print(f"  (b) cfssl {cfssl_note}", flush=True)
+                    cfssl.stop()
+                    cfssl = None
+
+        with certplane(workdir, notes, processes) as (base_url, token):
+            world = set_up_world(base_url, token)
+            delegation = world["domain"]["delegations"][0]["status"]
+            print(f"  certplane: organization, domain {DOMAIN} (delegation {delegation}), profile "
+                  f"{world['profile_id']} without approval", flush=True)
+            auth = {"Authorization": f"Bearer {token}"}
+            url = f"{base_url}/api/v1/ssl"
+
+            def certplane_body(i: int) -> dict:
+                return {"organization_id": world["organization_id"], "profile_id": world["profile_id"],
+                        "term_days": TERM_DAYS, "csr": csrs[i]}
+
+            def cfssl_body(i: int) -> dict:
+                return {"certificate_request": csrs[i]}
+
+            warm = measure(url, auth, certplane_body, certplane_check, list(range(args.warmup)), 1)
+            next_index = args.warmup
+            if warm["failed"]:
+                raise RuntimeError(f"Certplane warm-up failed: {warm['failures']}")
+            if cfssl:
+                measure(cfssl.url, {}, cfssl_body, cfssl_check, list(range(args.warmup)), 1)
+            limit_run(pool, min(args.limit_certs, 4 * cores), len(csrs))
+            print(f"  warm-up done ({args.warmup} requests each; Certplane {warm['rps']:.1f} certs/s at 1 client)",
+                  flush=True)
+
+            for round_no in range(args.rounds):
+                line = []
+                for n, clients in enumerate(client_counts):
+                    indices = list(range(next_index, next_index + requests_for[clients]))
+                    next_index += len(indices)
+                    order = ["certplane", "cfssl"] if (round_no + n) % 2 == 0 else ["cfssl", "certplane"]
+                    for server in order:
+                        if server == "cfssl":
+                            if cfssl is None:
+                                continue
+                            cfssl_before = proc_cpu(cfssl.proc.pid)
+                            row = measure(cfssl.url, {}, cfssl_body, cfssl_check, indices, clients)
+                            row["cpu_ms"] = (proc_cpu(cfssl.proc.pid) - cfssl_before) * 1000 / max(1, row["ok"])
+                        else:
+                            before = cpu_snapshot(processes) if clients == max(client_counts) else None
+                            row = measure(url, auth, certplane_body, certplane_check, indices, clients)
+                            if before is not None:
+                                after = cpu_snapshot(processes)
+                                for key in after:
+                                    cpu_total[key] = cpu_total.get(key, 0.0) + after[key] - before[key]
+                                cpu_certs += row["ok"]
+                                cpu_wall += row["wall"]
+                        results.setdefault((server, clients), []).append(row)
+                        line.append(f"{server}@{clients} {row['rps']:.1f}"
+                                    + (f" ({row['failed']} failed)" if row["failed"] else ""))
+                limit = limit_run(pool, args.limit_certs, len(csrs))
+                limit_rows.append(limit)
+                line.append(f"(a) {limit['rps']:.1f}" + (f" ({limit['failed']} lint errors)" if limit["failed"] else "")
+                            + f" [other jobs {limit['other']:.0%} of a core during (a)]")
+                print(f"  round {round_no + 1}, certs/s: {', '.join(line)}", flush=True)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        pool.terminate()
+        pool.join()
+        if cfssl is not None:
+            notes.append(cfssl.stop())
+        print()
+        a_rps = median(limit_rows, "rps")
+        if results or limit_rows:
+            print(f"{'clients':>7} {'certplane/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'cfssl/s':>9} "
+                  f"{'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'(a)/s':>7} {'cp/(a)':>7} {'cfssl/(a)':>9} "
+                  f"{'cp/cfssl':>8}")
+            print("-" * 116)
+            verdicts = []
+            for clients in client_counts:
+                cp = results.get(("certplane", clients), [])
+                cf = results.get(("cfssl", clients), [])
+                cp_rps, cf_rps = median(cp, "rps"), median(cf, "rps")
+                cf_cols = (f"{cf_rps:>9.1f} {median(cf, 'p50'):>8.1f} {median(cf, 'p99'):>8.1f} "
+                           f"{sum(r['failed'] for r in cf):>5}") if cf else f"{'—':>9} {'':>8} {'':>8} {'':>5}"
+                print(f"{clients:>7} {cp_rps:>11.1f} {median(cp, 'p50'):>8.1f} {median(cp, 'p99'):>8.1f} "
+                      f"{sum(r['failed'] for r in cp):>5} {cf_cols} {a_rps:>7.1f} {cp_rps / a_rps:>7.2f} "
+                      + (f"{cf_rps / a_rps:>9.2f} {cp_rps / cf_rps:>8.3f}" if cf else f"{'—':>9} {'—':>8}"))
+                if cp:
+                    verdicts.append((clients, cp_rps / a_rps))
+            print("-" * 116)
+            print(f"(a) in-process lint + sign on {cores} processes: median {a_rps:.1f} certs/s over "
+                  f"{len(limit_rows)} runs of {args.limit_certs} (runs: "
+                  f"{', '.join(format(r['rps'], '.1f') for r in limit_rows)}; lint errors "
+                  f"{sum(r['failed'] for r in limit_rows)})")
+            print(f"(b) cfssl: {cfssl_note}")
+            if verdicts:
+                best_clients, best = max(verdicts, key=lambda v: v[1])
+                met = best >= TARGET
+                print(f"target: Certplane end to end >= {TARGET:.0%} of (a): "
+                      + (f"MET at {', '.join(str(c) for c, r in verdicts if r >= TARGET)} client(s)" if met else
+                         f"NOT met — best {best:.1%} of (a) at {best_clients} clients, "
+                         f"{TARGET / best:.1f}x short ({TARGET * a_rps:.1f} certs/s needed, "
+                         f"{best * a_rps:.1f} measured)"))
+        if cpu_certs:
+            machine = cpu_total.pop("machine")
+            known = sum(cpu_total.values())
+            print(f"\nCPU during the {max(client_counts)}-client Certplane runs ({cpu_certs} certificates, "
+                  f"{cpu_wall:.1f} s wall): ms per certificate, and share of one core")
+            for name, seconds in sorted(cpu_total.items(), key=lambda kv: -kv[1]):
+                print(f"  {name:<13} {seconds * 1000 / cpu_certs:8.1f} ms/cert  {seconds / cpu_wall:6.0%}")
+            print(f"  {'other':<13} {(machine - known) * 1000 / cpu_certs:8.1f} ms/cert  "
+                  f"{(machine - known) / cpu_wall:6.0%}   (machine busy time minus the above: other jobs)")
+            print(f"  {'machine':<13} {machine * 1000 / cpu_certs:8.1f} ms/cert  {machine / cpu_wall:6.0%} "
+                  f"of one core ({cores} cores)")
+            server_ms = sum(v for k, v in cpu_total.items() if k != "bench client") * 1000 / cpu_certs
+            a_ms = median(limit_rows, "cpu_ms")
+            cf_ms = [r["cpu_ms"] for (srv, _), rows in results.items() if srv == "cfssl" for r in rows]
+            print(f"CPU per certificate: Certplane {server_ms:.1f} ms (its six processes + PostgreSQL + RabbitMQ), "
+                  f"(a) {a_ms:.1f} ms (median of the workers' CPU), cfssl "
+                  + (f"{statistics.median(cf_ms):.2f} ms (median over its points)" if cf_ms else "—")
+                  + f". With these costs, on {cores} idle cores: Certplane at most {cores * 1000 / server_ms:.1f} "
+                  f"certs/s, (a) {cores * 1000 / a_ms:.1f}/s; CPU ratio (a)/Certplane {a_ms / server_ms:.2f} "
+                  "(about the best cp/(a) could be without other jobs; less sensitive to them than the rates)")
+        for (server, clients), rows in sorted(results.items()):
+            for row in rows:
+                for failure in row["failures"]:
+                    print(f"failure ({server}, {clients} clients): {failure}")
+        for note in notes:
+            print(note)
+        for process in processes.values():
+            problems = process.problems()
+            if problems:
+                print(f"\n{process.name}: {sum(n for n, _ in problems)} error line(s) in its log, by kind:")
+                for count, problem in problems[:8]:
+                    print(f"  {count:>5} x {problem}")
+        if args.keep_logs or failed:
+            print(f"\nlogs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed or any(r["failed"] for rows in results.values() for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
