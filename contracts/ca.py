@@ -55,6 +55,17 @@ class IssueCertificateV1(Schema):
     dry_run = fields.Boolean(load_default=False, metadata={"description": "lint only: nothing recorded or signed"})
 
 
+class CreateIssuingCaV1(Schema):
+    """POST /api/v1/cas: another issuing CA under an existing root (e.g. one per business unit or key type)."""
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=64),
+                                                  validate.Regexp(r"^[^\x00-\x1f\x7f]+$")])
+    parent_ca_id = fields.UUID(allow_none=True, load_default=None, metadata={"description": "a root; null: the default"})
+    key_algorithm = fields.String(load_default="ec-p256", validate=validate.OneOf(KEY_ALGORITHMS))
+
+
 class RevokeCertificateV1(Schema):
     class Meta:
         unknown = RAISE

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from werkzeug.wrappers import Request, Response
 
 from contracts import access
+from contracts import ca as ca_contract
 from contracts import enrollment as enrollment_contract
 from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
@@ -30,6 +31,19 @@ class CertificateRoutes:
         self._begin(request)
         items = self._call(self.ca_rpc, "list_cas")
         return json_response(200, {"items": items, "total": len(items)})
+
+    @api("POST", "/api/v1/cas", doc=Operation(
+        "Add an issuing CA under a root (MRAO); its certificates are then issued when a profile names it", "cas",
+        body=ca_contract.CreateIssuingCaV1, idempotent_post=True, responses={201: (schemas.Ca, "created")}))
+    def create_ca(self, request: Request):
+        scope = self._begin(request)
+        raw, payload = parse_body(request, ca_contract.CreateIssuingCaV1(), self.context.settings.max_body_bytes)
+        scope.require_mrao("adding a CA")
+
+        def run(derived_id):
+            ca = self._call(self.ca_rpc, "create_issuing_ca", payload, derived_id)["ca"]
+            return json_response(201, ca, {"Location": f"/api/v1/cas/{ca['ca_id']}"})
+        return self._idempotent(request, scope.principal, raw, run)
 
     @api("GET", "/api/v1/cas/<ca_id>", doc=Operation("Get a CA (with its certificate, PEM)", "cas",
                                                      responses={200: (schemas.Ca, "the CA")}))

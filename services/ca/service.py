@@ -24,12 +24,12 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from contracts import ca as contract
-from contracts.errors import EXPECTED, ConcurrencyConflict, InvalidRequest, NotFound, PolicyViolation
+from contracts.errors import EXPECTED, ConcurrencyConflict, Conflict, InvalidRequest, NotFound, PolicyViolation
 from services.ca import domain, lint, x509build
 from services.ca.adapters.keystore import KeyStore, load_kek
 from services.ca.events import CaCreated, CertificateIssued, CertificateSigning, decode
 from services.ca.projections import CaView
-from services.runtime.entrypoint_helpers import load_payload
+from services.runtime.entrypoint_helpers import load_payload, parse_id
 from services.runtime.events import utc as _utc
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
                                           settings_of)
@@ -133,6 +133,27 @@ class CaService(EventSourced):
     @rpc(expected_exceptions=EXPECTED)
     def list_cas(self) -> list[dict]:
         return [self._ca_view(ca) for ca in self._cas()]
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_issuing_ca(self, payload: dict, ca_id: str | None = None) -> dict:
+        """Another issuing CA, signed by a root of ours; its key goes to the key store like the others."""
+        values = load_payload(contract.CreateIssuingCaV1(), payload)
+        root = self._ca(str(values["parent_ca_id"]) if values["parent_ca_id"] else DEFAULT_ROOT)
+        if root["kind"] != "root":
+            raise InvalidRequest("an issuing CA is signed by a root CA", {"parent_ca_id": ["not a root"]})
+        if any(ca["name"] == values["name"] for ca in self._cas()):
+            raise Conflict(f"a CA named {values['name']!r} exists", {"name": ["exists"]}, code="duplicate_name")
+        ca_id = parse_id(ca_id or uuid.uuid4(), "ca")
+        settings, now = self.tools.settings, self.store.clock()
+        key = x509build.generate_key(values["key_algorithm"])
+        cert = x509build.build_issuing(key, self.tools.keys.get(root["key_ref"]), self.tools.certificate(root),
+                                       values["name"], now, ISSUING_DAYS, x509build.CaUrls.of(settings.base_url,
+                                                                                             root["ca_id"]),
+                                       organization=settings.ca_organization, country=settings.ca_country)
+        created = self._created(ca_id, values["name"], "issuing", root["ca_id"], key, cert, values["key_algorithm"])
+        result = self.store.append(f"ca-{ca_id}", 0, [created.encode()], self.context.metadata())
+        log.info("ca_created", ca_id=ca_id, parent=root["ca_id"], algorithm=values["key_algorithm"])
+        return self.command_result(result, ca=self.get_ca(ca_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def get_ca(self, ca_id: str) -> dict:

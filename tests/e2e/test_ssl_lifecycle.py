@@ -374,3 +374,21 @@ def test_the_requester_and_the_external_requester_get_a_collection_mail_whose_li
     assert wrong.status_code == 404
     evil = requests.get(link.replace("format=fullchain", "format=../../etc/passwd"), timeout=30)
     assert evil.status_code == 400
+
+
+def test_an_mrao_adds_an_issuing_ca_and_a_profile_issues_from_it(cp, world, tmp_path):
+    refused = world["rao"]("POST", "/api/v1/cas", json={"name": "Second Issuing CA"})
+    assert refused.status_code == 403
+    created = cp.api("POST", "/api/v1/cas", json={"name": "Second Issuing CA", "key_algorithm": "ec-p384"})
+    assert created.status_code == 201, created.text
+    second = created.json()
+    assert second["kind"] == "issuing" and second["key_algorithm"] == "ec-p384" and not second["default"]
+    assert cp.api("POST", "/api/v1/cas", json={"name": "Second Issuing CA"}).status_code == 409
+    profile = {k: v for k, v in world["tls"].items() if k not in ("profile_id", "created_at", "updated_at")}
+    made = cp.api("POST", "/api/v1/profiles", json={**profile, "name": "TLS from the second CA",
+                                                     "ca_id": second["ca_id"], "requires_approval": False})
+    assert made.status_code == 201, made.text
+    issued = request(world["rao"], {**world, "tls": made.json()}, name="second-ca.ssl-e2e.example.com")
+    assert issued["status"] == "issued" and issued["ca_id"] == second["ca_id"]
+    chain = x509.load_pem_x509_certificates(download(world["rao"], issued["ssl_id"], "fullchain"))
+    assert chain[1].subject.rfc4514_string() == second["subject"] and len(chain) == 3
