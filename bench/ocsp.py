@@ -52,13 +52,14 @@ process's CPU time), failures; then the ratio Certplane / openssl (target: ≥ 1
 verdict is printed.
 
 **Where Certplane's time goes**: the steps of `CaService.ocsp` timed here in this process with the same functions
-and the same data (parse_ocsp_request; `CaView.all_cas` and `CaView.certificate` each on a fresh pooled
-connection of a `make_database` engine on ca.sqlite3, as `store.read` does; issuer_matches; build_ocsp_response
-with the CA key), median µs over 500 calls, against the server CPU per response measured under load. Then, unless
---no-profile or py-spy is not found (`--py-spy PATH`, else `py-spy` on PATH), one more run at the highest K with
-`py-spy record --nonblocking` attached to the Certplane process: its on-CPU samples grouped by role (the ca's
-OCSP body, the gateway's handler, the HTTP server, RPC plumbing, relays, the hub) and by the package of the
-innermost frame.
+and the same data, median µs over 500 calls, against the server CPU per response measured under load:
+parse_ocsp_request; `_cas()` as CaService does it (the `cas` row count by `Database.quick_scalar`, the rows from a
+PositionCache while it holds); issuer_matches; `CaView.certificate` on a pooled connection of a `make_database`
+engine on ca.sqlite3, as `store.read` does; build_ocsp_response with the CA key. (The steps mirror
+`CaService.ocsp` as of this commit: change them with it.) Then, unless --no-profile or py-spy is not found
+(`--py-spy PATH`, else `py-spy` on PATH), one more run at the highest K with `py-spy record --nonblocking`
+attached to the Certplane process: its on-CPU samples grouped by role (the ca's OCSP body, the gateway's handler,
+the HTTP server, RPC plumbing, relays, the hub) and by the package of the innermost frame.
 
 At the end both servers get SIGTERM (SIGKILL after 10 s), error lines in Certplane's log are printed if any, and
 the temporary directory is removed (kept with --keep-logs or on failure).
@@ -67,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import hashlib
 import math
 import os
@@ -401,11 +403,17 @@ def breakdown(var_dir: Path, ca: dict, pool: list[dict], calls: int = 500) -> di
     from services.ca import x509build
     from services.ca.projections import CaView
     from services.runtime.db import make_database
+    from services.runtime.position_cache import PositionCache
 
     db = make_database(f"sqlite:///{(var_dir / 'ca.sqlite3').resolve()}", None)
     view = CaView(sa.MetaData())
+    cas_cache = PositionCache()
     cert, key = ca["cert"], ca["key"]
     times: dict[str, list[float]] = {}
+
+    def store_read(query):                      # EventStore.read
+        with db.engine.connect() as conn:
+            return query(conn)
 
     def timed(step, fn):
         started = time.perf_counter()
@@ -414,22 +422,18 @@ def breakdown(var_dir: Path, ca: dict, pool: list[dict], calls: int = 500) -> di
         return value
 
     try:
-        import datetime as dt
         for n in range(calls + 20):
             request = pool[n % len(pool)]
             query = timed("parse_ocsp_request", lambda: x509build.parse_ocsp_request(request["der"]))
 
-            def all_cas():
-                with db.engine.connect() as conn:
-                    return view.all_cas(conn)
-            cas = timed("read all_cas (store.read)", all_cas)
+            def all_cas():                       # CaService._cas: the rows from memory while their count holds
+                return cas_cache.lookup("all", db.quick_scalar(view.count_query),
+                                        lambda: store_read(view.all_cas) or None) or []
+            cas = timed("_cas() (count + PositionCache)", all_cas)
             timed("issuer_matches", lambda: [x509build.issuer_matches(query, cert) for c in cas
                                              if c["kind"] == "issuing"])
-
-            def certificate():
-                with db.engine.connect() as conn:
-                    return view.certificate(conn, format(query.serial, "x"))
-            found = timed("read certificate (store.read)", certificate)
+            found = timed("CaView.certificate (store.read)",
+                          lambda: store_read(lambda conn: view.certificate(conn, format(query.serial, "x"))))
             status = "unknown" if found is None else ("revoked" if found["status"] == "revoked" else "good")
             revoked_at = ca["index"][query.serial][1] if status == "revoked" else None
             reason = ca["index"][query.serial][2] if status == "revoked" else None
