@@ -256,9 +256,8 @@ class CertificateRoutes:
         scope = self._begin(request)
         query = parse_query(request, schemas.DownloadQuery())
         self._visible_ssl(scope, ssl_id)
-        answer = self._call(self.enrollment_rpc, "download_ssl", ssl_id, query["format"], scope.principal.admin_id)
-        return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
-                        headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})
+        return _file(self._call(self.enrollment_rpc, "download_ssl", ssl_id, query["format"],
+                                scope.principal.admin_id))
 
     @api("GET", "/collect/<token>", doc=Operation(
         "Collect an issued certificate through the link of its collection mail (no login: the link is the "
@@ -267,9 +266,7 @@ class CertificateRoutes:
     def collect(self, request: Request, token: str):
         query = parse_query(request, schemas.DownloadQuery())
         self.context.actor = "collection-link"
-        answer = self._call(self.enrollment_rpc, "collect", token, query["format"])
-        return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
-                        headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})
+        return _file(self._call(self.enrollment_rpc, "collect", token, query["format"]))
 
     def _admin_email(self, admin_id: str) -> str | None:
         row = self._principals_read(lambda p, c: p.admin(c, admin_id))
@@ -288,3 +285,9 @@ class CertificateRoutes:
         if not request.content_length:
             return {}
         return parse_body(request, schema, self.context.settings.max_body_bytes)[1]
+
+
+def _file(answer: dict) -> Response:
+    """A download answer of enrollment ({content_b64, mimetype, filename}) as an attachment."""
+    return Response(base64.b64decode(answer["content_b64"]), mimetype=answer["mimetype"],
+                    headers={"Content-Disposition": f'attachment; filename="{answer["filename"]}"'})

@@ -202,6 +202,12 @@ class DomainsService(EventSourced):
     def may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str) -> dict:
         return self.answer_may_issue(organization_id, department_id, cert_type, name)
 
+    @rpc(expected_exceptions=EXPECTED)
+    def may_issue_names(self, organization_id: str, department_id: str | None, cert_type: str,
+                        wanted: list[str]) -> dict:
+        """`may_issue` for every name of one certificate in one call: {name as given: answer}."""
+        return {name: self.answer_may_issue(organization_id, department_id, cert_type, name) for name in wanted}
+
     def answer_may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str) -> dict:
         """From the read model, through a PositionCache keyed by the normalised name (no stream replay; one cheap
         read of the store's head per call when the answer is kept)."""

@@ -212,7 +212,7 @@ class EnrollmentService(EventSourced):
     def approve_ssl(self, ssl_id: str, approver: str, payload: dict | None = None) -> dict:
         values = load_payload(contract.ApproveV1(), payload or {})
         ssl_id = parse_id(ssl_id, "ssl")
-        result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
+        self.store.execute(_ssl_stream(ssl_id), lambda history: [
             e.encode() for e in domain.decide_approve(self._fold(history), ssl_id, approver, values["message"])])
         state = self._fold(self.store.load(_ssl_stream(ssl_id)))
         profile = self.get_profile(state.request.profile_id)
@@ -326,8 +326,8 @@ class EnrollmentService(EventSourced):
         """Every name delegated (approved, active) to the organization/department for ssl; fresh DCV evidence
         for a public profile. One refusal names every name that fails and why."""
         refused = {}
-        for name in names:
-            answer = self._call(self.domains_rpc.may_issue, organization_id, department_id, "ssl", name)
+        answers = self._call(self.domains_rpc.may_issue_names, organization_id, department_id, "ssl", list(names))
+        for name, answer in answers.items():
             if not answer["allowed"]:
                 refused[name] = answer["reason"]
             elif profile.get("public") and not answer["fresh_dcv"]:
