@@ -52,7 +52,7 @@ bench-auth: $(VENV)/.bench-installed
 bench-dcv: $(VENV)/.bench-installed
 	$(BIN)/python bench/dcv.py
 
-## bench-crl: CRL of 100k and 1M entries (lint + build + DER, P-256 and RSA-3072 CA) vs openssl ca -gencrl, targets < 2 s / < 10 s
+## bench-crl: CRL of 100k and 1M entries (the ca's whole publish: read from SQLite / PostgreSQL, lint, build, sign, store; P-256 and RSA-3072 CA) vs openssl ca -gencrl, targets < 2 s / < 10 s
 bench-crl: $(VENV)/.bench-installed
 	$(BIN)/python bench/crl.py
 

@@ -54,6 +54,11 @@ of each service process, of all `postgres` processes, of RabbitMQ's `beam.smp`, 
 client), and the machine's busy time from /proc/stat (so CPU used by anything else on the machine shows as
 "other"); printed as ms per certificate and as share of one core.
 
+**The architecture's floor** (unless --skip-floor): after the rounds, bench/rpc_floor.py on the same vhost — two
+bare nameko services, one calling the other's echo RPC 2000 times at the highest client count, with a 2000-char
+payload — gives the CPU of one RPC (caller + callee + RabbitMQ) with no Certplane code at either end. The path
+makes four RPCs per certificate; the summary prints what lint + sign plus those four alone allow cp/(a) to be.
+
 Afterwards: the Certplane processes and cfssl get SIGTERM (SIGKILL after 10 s), the database and the vhost are
 dropped, the temporary directory (logs, CA files) is removed (kept with --keep-logs or on failure), and error-level
 lines of the service logs are grouped and printed.
@@ -88,6 +93,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rpc_floor  # noqa: E402
 from http_latency import (CERTPLANE, Process, free_port, log_in, postgres_database,  # noqa: E402
                           rabbit_vhost)
 
@@ -97,6 +103,7 @@ ORG = {"name": "Bench Issue Org", "address1": "1 Main St", "city": "Berlin", "st
 SERVICES = ("orgs", "identity", "domains", "ca", "enrollment", "gateway")
 TERM_DAYS = 90
 TARGET = 0.5
+RPCS_PER_CERT = 4     # gateway -> enrollment; enrollment -> domains.may_issue_names, orgs.get_organization, ca
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STOP_GRACE = 10.0
 
@@ -424,7 +431,7 @@ def certplane(workdir: Path, notes: list[str], started: dict[str, Process]):
             notes.append(f"certplane: database {database_url.rsplit('/', 1)[1]}, vhost "
                          f"{amqp_uri.rsplit('/', 1)[1]}; ready after "
                          + ", ".join(f"{n} {t:.1f} s" for n, t in waited.items()))
-            yield base_url, token
+            yield base_url, token, amqp_uri
         finally:
             for name in reversed(list(started)):
                 notes.append("certplane: " + started[name].stop())
@@ -470,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-certs", type=int, default=600, help="certificates per (a) run")
     parser.add_argument("--skip-cfssl", action="store_true")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
+    parser.add_argument("--skip-floor", action="store_true", help="do not measure the bare-RPC floor")
     args = parser.parse_args(argv)
     client_counts = [int(c) for c in args.clients.split(",") if c.strip()]
     per_point = [int(n) for n in args.requests.split(",") if n.strip()]
@@ -504,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     cfssl: Cfssl | None = None
     cfssl_note = "skipped (--skip-cfssl)" if args.skip_cfssl else ""
     failed = False
+    floor: dict | None = None
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(cores + 1)
     pool = ctx.Pool(cores, initializer=_worker_init, initargs=(ca, csrs, barrier))
@@ -528,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                     cfssl.stop()
                     cfssl = None
 
-        with certplane(workdir, notes, processes) as (base_url, token):
+        with certplane(workdir, notes, processes) as (base_url, token, amqp_uri):
             world = set_up_world(base_url, token)
             delegation = world["domain"]["delegations"][0]["status"]
             print(f"  certplane: organization, domain {DOMAIN} (delegation {delegation}), profile "
@@ -583,6 +592,10 @@ def main(argv: list[str] | None = None) -> int:
                 line.append(f"(a) {limit['rps']:.1f}" + (f" ({limit['failed']} lint errors)" if limit["failed"] else "")
                             + f" [other jobs {limit['other']:.0%} of a core during (a)]")
                 print(f"  round {round_no + 1}, certs/s: {', '.join(line)}", flush=True)
+            if not args.skip_floor:
+                floor = rpc_floor.measure(amqp_uri, concurrency=max(client_counts))
+                print(f"  RPC floor: {floor['total_ms_per_call']:.2f} ms of CPU per bare nameko RPC at "
+                      f"{floor['concurrency']} concurrent ({floor['calls_per_s']:.0f} calls/s)", flush=True)
     except BaseException:
         failed = True
         raise
@@ -644,6 +657,16 @@ def main(argv: list[str] | None = None) -> int:
                   + f". With these costs, on {cores} idle cores: Certplane at most {cores * 1000 / server_ms:.1f} "
                   f"certs/s, (a) {cores * 1000 / a_ms:.1f}/s; CPU ratio (a)/Certplane {a_ms / server_ms:.2f} "
                   "(about the best cp/(a) could be without other jobs; less sensitive to them than the rates)")
+            if floor is not None:
+                rpcs = floor["total_ms_per_call"] * RPCS_PER_CERT
+                budget = a_ms / TARGET
+                print(f"The architecture's floor: one bare nameko RPC over this RabbitMQ costs "
+                      f"{floor['total_ms_per_call']:.2f} ms of CPU (caller {floor['ms_per_call']['caller']:.2f}, "
+                      f"callee {floor['ms_per_call']['callee']:.2f}, broker {floor['ms_per_call']['broker']:.2f}); "
+                      f"the path makes {RPCS_PER_CERT} RPCs, {rpcs:.1f} ms. The target allows {budget:.1f} ms of CPU per "
+                      f"certificate in all ((a)'s {a_ms:.1f} ms / {TARGET}), lint + sign included: lint + sign "
+                      f"and the RPCs alone cap cp/(a) at {a_ms / (a_ms + rpcs):.2f}, before any HTTP, SQL or "
+                      f"event.")
         for (server, clients), rows in sorted(results.items()):
             for row in rows:
                 for failure in row["failures"]:

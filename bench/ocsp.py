@@ -32,18 +32,27 @@ connection to it; Certplane keeps connections alive.
 issued (159 random bits, the same issuer hashes), each a single CertID with SHA-1 hashes, as `openssl ocsp -issuer
 -cert` sends, and no nonce, so neither server has per-request input the other lacks. Built once, before the load.
 
-**Checked before the load, on every request and both servers**: HTTP 200, application/ocsp-response, status
-SUCCESSFUL, the serial asked about, good / revoked (time to the second and reason) / unknown as the index says, a
-signature that verifies with the issuing CA's key, responder key hash = the CA's, nextUpdate - thisUpdate = 12 h.
+**What answers on Certplane's side**: the gateway keeps each signed answer to a request without a nonce and answers
+it again, from memory, while the serial's status in its certificate-status read model (a follower of ca's events)
+is the one signed and half its validity has not passed (gateway/ocsp.py); the check happens before nameko routes
+the request. A request it cannot answer so goes to `ca.ocsp` by RPC, which signs. So after the first answer to
+each of the requests below, the load measures the gateway's kept answers; the ca signs only the first time.
+
+**Checked before the load, on every request and both servers, twice** (on Certplane the first time answered by
+the ca, the second by the gateway's kept answer, whose bytes must equal the first's — the ca's ECDSA signatures
+differ every time, so equal bytes mean kept; how many were is printed): HTTP 200, application/ocsp-response,
+status SUCCESSFUL, the serial asked about, good / revoked (time to the second and reason) / unknown as the index
+says, a signature that verifies with the issuing CA's key, responder key hash = the CA's, nextUpdate - thisUpdate
+= 12 h.
 During the load, each response must be HTTP 200 with that content type to count, and every `--check-every`-th one
 is parsed and its status compared with the expected one (a wrong one counts as a failure and is reported).
 
 **The load**: one Python process (this one) with K threads for each K in `--clients` (default 1 and 8); each
 thread has its own requests.Session and POSTs the pre-built DER requests one after another, starting at its own
 offset in the list. A third case, `certplane-healthz`, sends `GET /healthz` to the same Certplane with the same
-client: the gateway's HTTP floor (eventlet.wsgi, nameko.web, werkzeug routing, a JSON body; no RPC, database or
-signature) — the least a response answered by the gateway itself (DESIGN §5's pre-signed OCSP responses) would
-cost. Not in the target. Each (case, K, round) sends `--requests` requests; cases take turns and their order
+client: a routed answer of the gateway (eventlet.wsgi, werkzeug routing, a nameko worker, a JSON body; no RPC,
+database or signature). A kept OCSP answer skips the routing and the worker, so it may cost less. Not in the
+target. Each (case, K, round) sends `--requests` requests; cases take turns and their order
 rotates each round; `--warmup` requests per server first. Printed per server and K, median over `--rounds`:
 responses/s, p50 and p99 latency (nearest rank), the server process's CPU per response (utime+stime from
 /proc/<pid>/stat; `net`: less the server's idle CPU rate, measured over 5 s before the rounds, times the run's
@@ -51,15 +60,16 @@ wall time — embedded Certplane polls its in-memory broker every 10 ms even whe
 process's CPU time), failures; then the ratio Certplane / openssl (target: ≥ 1.0×). No assertion on time: the
 verdict is printed.
 
-**Where Certplane's time goes**: the steps of `CaService.ocsp` timed here in this process with the same functions
-and the same data, median µs over 500 calls, against the server CPU per response measured under load:
-parse_ocsp_request; `_cas()` as CaService does it (the `cas` row count by `Database.quick_scalar`, the rows from a
-PositionCache while it holds); issuer_matches; `CaView.certificate` on a pooled connection of a `make_database`
-engine on ca.sqlite3, as `store.read` does; build_ocsp_response with the CA key. (The steps mirror
-`CaService.ocsp` as of this commit: change them with it.) Then, unless --no-profile or py-spy is not found
-(`--py-spy PATH`, else `py-spy` on PATH), one more run at the highest K with `py-spy record --nonblocking`
-attached to the Certplane process: its on-CPU samples grouped by role (the ca's OCSP body, the gateway's handler,
-the HTTP server, RPC plumbing, relays, the hub) and by the package of the innermost frame.
+**Where Certplane's time goes**: the steps of the gateway's fast path (`OcspResponder.respond_early`) timed here
+in this process with the same functions and the same data, median µs over 500 calls, against the server CPU per
+response measured under load: cacheable_cert_id (parse); the status read (`Database.quick_scalar` with the serial
+bound, on a `make_database` engine on the gateway's gateway.sqlite3, as OcspProvider does); the cache lookup (a
+ResponseCache holding the answers the server gave); the headers; respond_early as a whole on a WSGI environ; and,
+for comparison, what a miss adds in the ca: build_ocsp_response with the CA key. (The steps mirror gateway/ocsp.py
+as of this commit: change them with it.) Then, unless --no-profile or py-spy is not found (`--py-spy PATH`, else
+`py-spy` on PATH), one more run at the highest K with `py-spy record --nonblocking` attached to the Certplane
+process: its samples grouped by role (the fast path, the ca's OCSP body and the gateway's handler for misses, the
+HTTP server, RPC plumbing, relays, the hub) and by the package of the innermost frame.
 
 At the end both servers get SIGTERM (SIGKILL after 10 s), error lines in Certplane's log are printed if any, and
 the temporary directory is removed (kept with --keep-logs or on failure).
@@ -67,7 +77,6 @@ the temporary directory is removed (kept with --keep-logs or on failure).
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import hashlib
 import math
@@ -397,23 +406,32 @@ def measure(server, url: str, pool: list[dict], clients: int, total: int, check_
 
 # ---- where the time goes ----------------------------------------------------------------------------------
 
-def breakdown(var_dir: Path, ca: dict, pool: list[dict], calls: int = 500) -> dict[str, float]:
-    """Median µs of each step of CaService.ocsp, with the service's functions and database."""
-    import sqlalchemy as sa
-    from services.ca import x509build
-    from services.ca.projections import CaView
-    from services.runtime.db import make_database
-    from services.runtime.position_cache import PositionCache
+def breakdown(var_dir: Path, ca: dict, pool: list[dict], answers: dict[int, bytes],
+              calls: int = 500) -> dict[str, float]:
+    """Median µs of each step of the gateway's OCSP fast path (gateway/ocsp.py OcspResponder.respond_early), with
+    its functions, the gateway's own database (its certificate-status read model) and a cache holding the answers
+    the server gave; then the whole of respond_early; then, for comparison, what a miss adds in the ca: signing."""
+    import io
 
-    db = make_database(f"sqlite:///{(var_dir / 'ca.sqlite3').resolve()}", None)
-    view = CaView(sa.MetaData())
-    cas_cache = PositionCache()
+    import sqlalchemy as sa
+    from gateway.certificate_status import OCSP_STATUS, CertificateStatus, OcspStatus
+    from gateway.ocsp import OcspResponder, ResponseCache, cacheable_cert_id, signed_answer
+    from services.ca import x509build
+    from services.runtime.db import make_database
+
+    db = make_database(f"sqlite:///{(var_dir / 'gateway.sqlite3').resolve()}", None)
+    view = CertificateStatus(sa.MetaData())
+    cache = ResponseCache()
+    for request in pool:
+        cert_id = cacheable_cert_id(request["der"])
+        cache.keep(cert_id, signed_answer(cert_id, answers[request["serial"]]))
+
+    def status_of(serial: int) -> OcspStatus:        # OcspProvider.setup's
+        return OCSP_STATUS.get(db.quick_scalar(view.status_query, {"serial": format(serial, "x")}), OcspStatus.UNKNOWN)
+
+    responder = OcspResponder(status_of, cache)
     cert, key = ca["cert"], ca["key"]
     times: dict[str, list[float]] = {}
-
-    def store_read(query):                      # EventStore.read
-        with db.engine.connect() as conn:
-            return query(conn)
 
     def timed(step, fn):
         started = time.perf_counter()
@@ -424,32 +442,30 @@ def breakdown(var_dir: Path, ca: dict, pool: list[dict], calls: int = 500) -> di
     try:
         for n in range(calls + 20):
             request = pool[n % len(pool)]
-            query = timed("parse_ocsp_request", lambda: x509build.parse_ocsp_request(request["der"]))
-
-            def all_cas():                       # CaService._cas: the rows from memory while their count holds
-                return cas_cache.lookup("all", db.quick_scalar(view.count_query),
-                                        lambda: store_read(view.all_cas) or None) or []
-            cas = timed("_cas() (count + PositionCache)", all_cas)
-            timed("issuer_matches", lambda: [x509build.issuer_matches(query, cert) for c in cas
-                                             if c["kind"] == "issuing"])
-            found = timed("CaView.certificate (store.read)",
-                          lambda: store_read(lambda conn: view.certificate(conn, format(query.serial, "x"))))
-            status = "unknown" if found is None else ("revoked" if found["status"] == "revoked" else "good")
-            revoked_at = ca["index"][query.serial][1] if status == "revoked" else None
-            reason = ca["index"][query.serial][2] if status == "revoked" else None
+            cert_id = timed("parse (cacheable_cert_id)", lambda: cacheable_cert_id(request["der"]))
+            status = timed("status read (quick_scalar)", lambda: status_of(cert_id.serial))
             now = dt.datetime.now(dt.timezone.utc)
-            timed("build_ocsp_response (sign)", lambda: base64.b64encode(x509build.build_ocsp_response(
-                query, cert, cert, key, status, revoked_at, reason, now, now + dt.timedelta(hours=12))))
+            entry = timed("cache lookup", lambda: cache.lookup(cert_id, status, now))
+            timed("headers", lambda: responder.headers(entry.der, entry, http_caching=False))
+            environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/ocsp", "CONTENT_TYPE": "application/ocsp-request",
+                       "CONTENT_LENGTH": str(len(request["der"])), "wsgi.input": io.BytesIO(request["der"])}
+            if timed("respond_early, all of it", lambda: responder.respond_early(environ)) is None:
+                raise RuntimeError(f"serial {request['serial']:x}: the fast path did not answer from the cache")
+            query = x509build.parse_ocsp_request(request["der"])
+            _, revoked_at, reason = ca["index"].get(query.serial, (None, None, None))
+            timed("a miss: the ca signs", lambda: x509build.build_ocsp_response(
+                query, cert, cert, key, request["status"], revoked_at, reason, now, now + dt.timedelta(hours=12)))
             if n == 19:
-                times.clear()                     # the first 20 warm the pool and SQLAlchemy's statement cache
+                times.clear()                     # the first 20 warm the pool and the statement cache
     finally:
         db.dispose()
     return {step: statistics.median(values) for step, values in times.items()}
 
 
 PROFILE_ROLES = (          # (label, markers); a sample counts in the first role with a marker anywhere on its stack
-    ("ca: CaService.ocsp, the RPC's body", ("CaService.ocsp (",)),
-    ("gateway: CertificateRoutes.ocsp_post (its RPC call included)", ("CertificateRoutes.ocsp_post (",)),
+    ("gateway: the OCSP fast path (OcspResponder.respond_early)", ("OcspResponder.respond_early (",)),
+    ("ca: CaService.ocsp, the RPC's body (misses)", ("CaService.ocsp (",)),
+    ("gateway: CertificateRoutes.ocsp_post (misses, their RPC call included)", ("CertificateRoutes.ocsp_post (",)),
     ("gateway: HTTP server (eventlet.wsgi, werkzeug, nameko.web)", ("WebServer.process_request (",)),
     ("RPC plumbing: consumers, replies, worker set-up", ("ConsumerMixin.", "RpcConsumer.", "Rpc.handle_result (",
                                                          "ServiceContainer._worker_setup (", "Event.send (")),
@@ -562,12 +578,24 @@ def main(argv: list[str] | None = None) -> int:
               f"({time.monotonic() - started:.1f} s)", flush=True)
         servers = {"certplane": (certplane, f"{certplane.base_url}/ocsp"), "openssl": (responder, responder.url)}
         cases = {**servers, FLOOR: (certplane, f"{certplane.base_url}/healthz")}
+        answers: dict[int, bytes] = {}
         for name, (server, url) in servers.items():
             with requests.Session() as session:
-                for request in pool:
-                    wrong = full_check(post(session, url, request["der"]), request, ca)
-                    if wrong:
-                        raise RuntimeError(f"{name}: {request['status']} serial {request['serial']:x}: {wrong}")
+                for check in ("first", "again"):       # Certplane: the ca's answers, then the gateway's kept ones
+                    reused = 0
+                    for request in pool:
+                        response = post(session, url, request["der"])
+                        wrong = full_check(response, request, ca)
+                        if wrong:
+                            raise RuntimeError(f"{name} ({check} answer): {request['status']} serial "
+                                               f"{request['serial']:x}: {wrong}")
+                        if name == "certplane":
+                            reused += answers.get(request["serial"]) == response.content
+                            answers[request["serial"]] = response.content
+                if name == "certplane":
+                    notes.append(f"certplane: asked again, {reused} of {len(pool)} answers were the same bytes as "
+                                 "the first (kept by the gateway; the ca's ECDSA signatures differ every time), and "
+                                 "all right")
                 for n in range(args.warmup):
                     post(session, url, pool[n % len(pool)]["der"])
             version = requests.post(url, data=pool[0]["der"], headers={"Content-Type": "application/ocsp-request"},
@@ -595,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
                                 + (f" {len(result['failures'])} FAILED" if result["failures"] else ""))
                 print(f"  round {round_no + 1}, {clients} client(s): {', '.join(line)}", flush=True)
 
-        steps = breakdown(certplane.var_dir, ca, pool)
+        steps = breakdown(certplane.var_dir, ca, pool, answers)
         if not args.no_profile and args.py_spy:
             clients = max(client_counts)
             spied = profile(args.py_spy, certplane, servers["certplane"][1], pool, clients, args.requests,
@@ -637,24 +665,25 @@ def main(argv: list[str] | None = None) -> int:
                     verdicts.append(f"{clients} client(s): {ratio:.2f}× — "
                                     + ("met" if ratio >= TARGET else f"NOT met ({(1 - ratio) * 100:.0f} % short)"))
                 print("-" * len(header))
-            print(f"{FLOOR}: GET /healthz on the same Certplane gateway (HTTP server and routing only: no RPC, no "
-                  "database, no signing), not in the target — the least a response from the gateway costs")
+            print(f"{FLOOR}: GET /healthz on the same Certplane gateway (HTTP server, routing and a nameko worker: "
+                  "no RPC, no database, no signing), not in the target — what a routed answer costs at least; "
+                  "a kept OCSP answer leaves before the routing")
             print(f"target: Certplane responses/s ≥ {TARGET:.1f}× openssl ocsp's, same client and concurrency:")
             for verdict in verdicts:
                 print("  " + verdict)
         if steps:
-            print("\nwhere Certplane's time goes — the steps of CaService.ocsp in this process (median µs per call):")
+            print("\nwhere Certplane's time goes — the steps of the gateway's OCSP fast path in this process "
+                  "(median µs per call):")
             for step, micros in steps.items():
                 print(f"  {step:<32} {micros:>8.0f}")
-            ca_work = sum(steps.values())
-            print(f"  {'sum: the ca work of one response':<32} {ca_work:>8.0f}")
+            fast_path = steps["respond_early, all of it"]
             for clients in client_counts:
                 rows = results.get(("certplane", clients))
                 if rows:
                     srv = statistics.median(r["net_ms"] for r in rows) * 1000
                     print(f"  server CPU per response at {clients} client(s), net of idle: {srv:.0f} µs, so "
-                          f"{srv - ca_work:.0f} µs ({(srv - ca_work) / srv * 100:.0f} %) is outside these steps "
-                          "(HTTP, gateway, RPC, transport, logging)")
+                          f"{srv - fast_path:.0f} µs ({(srv - fast_path) / srv * 100:.0f} %) is outside the fast "
+                          "path (eventlet's HTTP server, the kernel's TCP, the rest of the process)")
         if spied:
             roles, packages, samples, result, clients = spied
             print(f"\npy-spy on the Certplane process, {clients} clients, {result['ok']} responses "

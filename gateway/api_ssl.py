@@ -4,7 +4,6 @@ RAO/DRAO roles of type ssl over its organization/department (contracts/access.py
 from __future__ import annotations
 
 import base64
-import binascii
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -17,10 +16,12 @@ from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
 from gateway.base import json_response, parse_body, parse_query, read_body
 from gateway.http import api
+from gateway.ocsp import OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, decode_get_request
 from gateway.openapi import Operation
 
 _SSL = "/api/v1/ssl/<ssl_id>"
-OCSP_REQUEST_LIMIT = 8192
+# the CSR may also be uploaded as a file in a multipart/form-data body (PEM or DER; gateway/base.py form_object)
+CSR_UPLOAD = {"csr": "application/pkcs10, application/x-pem-file, application/octet-stream"}
 
 
 class CertificateRoutes:
@@ -72,25 +73,30 @@ class CertificateRoutes:
         der = base64.b64decode(self._call(self.ca_rpc, "get_crl", ca_id))
         return Response(der, mimetype="application/pkix-crl")
 
-    @api("POST", "/ocsp", doc=Operation("OCSP (RFC 6960): a DER request as application/ocsp-request", "cas",
-                                        public=True, responses={200: (None, "application/ocsp-response")}))
+    @api("POST", "/ocsp", doc=Operation(
+        "OCSP (RFC 6960): a DER request as application/ocsp-request. A request without a nonce may be answered with "
+        "a response the gateway signed earlier and keeps while the certificate's status is unchanged (a revocation "
+        "shows within seconds); with a nonce, it is always signed anew", "cas", public=True,
+        responses={200: (None, "application/ocsp-response")}))
     def ocsp_post(self, request: Request):
-        raw = read_body(request, OCSP_REQUEST_LIMIT, ("application/ocsp-request",))
-        return self._ocsp(raw)
+        raw = read_body(request, OCSP_REQUEST_LIMIT, (REQUEST_MIMETYPE,))
+        return self._ocsp(raw, http_caching=False)
 
     @api("GET", "/ocsp/<path:encoded>", doc=Operation(
-        "OCSP (RFC 6960 appendix A): the DER request, base64 then URL-encoded, as the path", "cas", public=True,
+        "OCSP (RFC 6960 appendix A): the DER request, base64 then URL-encoded, as the path; answered like POST, "
+        "with RFC 5019 caching headers (max-age at most 30 s) on a response that may be reused", "cas", public=True,
         responses={200: (None, "application/ocsp-response")}))
     def ocsp_get(self, request: Request, encoded: str):
-        try:
-            raw = base64.b64decode(encoded, validate=False)
-        except (binascii.Error, ValueError):
-            raw = b""
-        return self._ocsp(raw)
+        return self._ocsp(decode_get_request(encoded), http_caching=True)
 
-    def _ocsp(self, raw: bytes):
-        answer = self._call(self.ca_rpc, "ocsp", base64.b64encode(raw).decode())
-        return Response(base64.b64decode(answer), mimetype="application/ocsp-response")
+    def _ocsp(self, raw: bytes, http_caching: bool):
+        """A kept answer if one may be reused (gateway/ocsp.py; most leave from its fast path before this route),
+        else the ca's, kept for the next request when it may be."""
+        der, entry = self.ocsp.answer(raw, self._ca_ocsp)
+        return Response(der, headers=self.ocsp.headers(der, entry, http_caching))
+
+    def _ca_ocsp(self, raw: bytes) -> bytes:
+        return base64.b64decode(self._call(self.ca_rpc, "ocsp", base64.b64encode(raw).decode()))
 
     # ---- profiles ---------------------------------------------------------------------------------------
     @api("GET", "/api/v1/profiles", doc=Operation("List certificate profiles", "profiles",
@@ -164,12 +170,13 @@ class CertificateRoutes:
         "Request an SSL certificate from a CSR. Every name must be delegated (approved, active) to the "
         "organization or department for ssl. Issued at once when the profile needs no approval or you hold "
         "\"SSL auto approve\"; otherwise it waits for another eligible administrator.", "ssl",
-        body=enrollment_contract.SslRequestV1, idempotent_post=True,
+        body=enrollment_contract.SslRequestV1, upload=CSR_UPLOAD, idempotent_post=True,
         responses={201: (schemas.Ssl, "requested (or issued)"),
                    422: (schemas.Error, "names not allowed, key or term refused by the profile, lint failed")}))
     def request_ssl(self, request: Request):
         scope = self._begin(request)
-        raw, payload = parse_body(request, enrollment_contract.SslRequestV1(), self.context.settings.max_body_bytes)
+        raw, payload = parse_body(request, enrollment_contract.SslRequestV1(), self.context.settings.max_body_bytes,
+                                  upload=CSR_UPLOAD)
         organization_id = str(payload["organization_id"])
         department_id = str(payload["department_id"]) if payload.get("department_id") else None
         scope.organization(organization_id)
@@ -194,7 +201,9 @@ class CertificateRoutes:
         return json_response(200, self._visible_ssl(scope, ssl_id))
 
     @api("POST", _SSL + "/approve", doc=Operation(
-        "Approve a waiting request (not your own); the certificate is issued at once", "ssl",
+        "Approve a waiting request (not your own); the certificate is issued at once. If the CA refuses (422, "
+        "with the findings) or does not answer, the request stays `approved` with `last_error`: approve it again "
+        "to retry, or decline it", "ssl",
         body=enrollment_contract.ApproveV1, responses={200: (schemas.Ssl, "issued")}))
     def approve_ssl(self, request: Request, ssl_id: str):
         scope = self._begin(request)
@@ -206,7 +215,7 @@ class CertificateRoutes:
         answer = self._call(self.enrollment_rpc, "approve_ssl", ssl_id, scope.principal.admin_id, payload)
         return json_response(200, answer["ssl"])
 
-    @api("POST", _SSL + "/decline", doc=Operation("Decline a waiting request, with a reason", "ssl",
+    @api("POST", _SSL + "/decline", doc=Operation("Decline a waiting request (or one whose issuance failed), with a reason", "ssl",
                                                   body=enrollment_contract.DeclineV1,
                                                   responses={200: (schemas.Ssl, "declined")}))
     def decline_ssl(self, request: Request, ssl_id: str):
@@ -229,19 +238,20 @@ class CertificateRoutes:
     @api("POST", _SSL + "/renew", doc=Operation(
         "Renew: a new request with the same details and a new CSR (without one, the stored CSR: the same key). "
         "It follows the same approval rules as any request.", "ssl", body=enrollment_contract.RenewV1,
+        upload=CSR_UPLOAD,
         responses={201: (schemas.Ssl, "the new request (issued at once when no approval is needed)")}))
     def renew_ssl(self, request: Request, ssl_id: str):
         return self._renew(request, ssl_id, replace=False)
 
     @api("POST", _SSL + "/replace", doc=Operation(
         "Replace: renew, and revoke this certificate (superseded) once the new one is issued", "ssl",
-        body=enrollment_contract.RenewV1, responses={201: (schemas.Ssl, "the new request")}))
+        body=enrollment_contract.RenewV1, upload=CSR_UPLOAD, responses={201: (schemas.Ssl, "the new request")}))
     def replace_ssl(self, request: Request, ssl_id: str):
         return self._renew(request, ssl_id, replace=True)
 
     def _renew(self, request: Request, ssl_id: str, replace: bool):
         scope = self._begin(request)
-        payload = self._optional_body(request, enrollment_contract.RenewV1())
+        payload = self._optional_body(request, enrollment_contract.RenewV1(), upload=CSR_UPLOAD)
         self._visible_ssl(scope, ssl_id)
         found = self._call(self.enrollment_rpc, "renew_ssl", ssl_id, scope.principal.admin_id,
                            scope.principal.has_privilege("ssl_auto_approve"), payload, replace, None,
@@ -281,10 +291,10 @@ class CertificateRoutes:
             raise NotFound.of("ssl", ssl_id)
         return found
 
-    def _optional_body(self, request: Request, schema) -> dict:
+    def _optional_body(self, request: Request, schema, upload=()) -> dict:
         if not request.content_length:
             return {}
-        return parse_body(request, schema, self.context.settings.max_body_bytes)[1]
+        return parse_body(request, schema, self.context.settings.max_body_bytes, upload)[1]
 
 
 def _file(answer: dict) -> Response:

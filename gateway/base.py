@@ -2,12 +2,16 @@
 calls to services that keep the gateway's read models current (read your own writes)."""
 from __future__ import annotations
 
+import base64
+import io
 import json
-from datetime import datetime, timezone
+import uuid
+from datetime import date, datetime, timezone
 
 import structlog
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request, Response
 
 from contracts.access import Principal
@@ -17,6 +21,8 @@ from gateway.scope import Scope
 from services.runtime.nameko_glue import rpc_call
 
 READ_EVENTS_TIMEOUT = 3.0   # one page of read_events; a reply lost at start-up then costs 3 s, not rpc_timeout
+JSON, MULTIPART = "application/json", "multipart/form-data"
+MAX_FORM_PARTS = 1000       # a multipart/form-data body: at most this many fields and files
 
 
 def json_response(status: int, body, headers: dict | None = None) -> Response:
@@ -44,21 +50,82 @@ def read_body(request: Request, limit: int, mimetypes: tuple[str, ...]) -> bytes
     return raw
 
 
-def parse_body(request: Request, schema, limit: int) -> tuple[bytes, dict]:
-    """The JSON object of a request body, checked against `schema`: (raw bytes, the object as sent)."""
-    raw = read_body(request, limit, ("application/json",))
+def parse_body(request: Request, schema, limit: int, upload=()) -> tuple[bytes, dict]:
+    """The JSON object of a request body, checked against `schema`: (raw bytes, the object as sent).
+
+    With `upload` (names of fields that may come as files), a multipart/form-data body is accepted too and becomes
+    the same object (see `form_object`); its "raw bytes", which Idempotency-Key compares, are then that object as
+    canonical JSON, since a client sending the same form again picks a new boundary."""
+    raw = read_body(request, limit, (JSON, MULTIPART) if upload else (JSON,))
+    if request.mimetype == MULTIPART:
+        data = form_object(raw, request.mimetype_params, schema, upload)
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidRequest(f"the body is not valid JSON: {exc}", {"body": ["malformed JSON"]},
+                                 code="malformed_json") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}", {"body": ["malformed JSON"]},
-                             code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
-    try:
-        schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as exc:
         raise InvalidRequest("the request has invalid fields", exc.messages_dict) from None
+    if request.mimetype == MULTIPART:          # typed as JSON would have sent it: 90, not "90"; true, not "true"
+        data = {name: _as_json(loaded[name]) for name in data}
+        raw = json.dumps(data, sort_keys=True).encode()
     return raw, data
+
+
+def form_object(raw: bytes, options: dict, schema, upload) -> dict:
+    """A multipart/form-data body as the JSON object it stands for. Fields have the JSON names. A field in `upload`
+    may be a file part: PEM (or other text starting with "-----BEGIN") as text, anything else taken as DER and
+    sent on as its base64. A list field (e.g. `sans`) is one form field per item, repeated; any other field
+    appears once. An empty field or file counts as not sent (what an HTML form sends for a blank input).
+    Numbers and booleans ("true"/"false") stay text here: the schema reads them (parse_body then passes them on
+    typed, as JSON would have sent them)."""
+    parser = FormDataParser(silent=False, max_form_memory_size=len(raw) + 1, max_form_parts=MAX_FORM_PARTS)
+    try:
+        _stream, form, files = parser.parse(io.BytesIO(raw), MULTIPART, len(raw), options)
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid multipart/form-data: {exc}",
+                             {"body": ["malformed multipart/form-data"]}, code="malformed_form") from None
+    values: dict[str, list] = {}
+    problems: dict[str, list[str]] = {}
+    for name, text in form.items(multi=True):
+        if text != "":
+            values.setdefault(name, []).append(text)
+    for name, storage in files.items(multi=True):
+        content = storage.read()
+        if name not in upload:
+            problems[name] = ["send this field as a form field, not a file"]
+        elif content:
+            values.setdefault(name, []).append(_uploaded_text(content))
+    data: dict = {}
+    for name, items in values.items():
+        if isinstance(schema.fields.get(name), fields.List):
+            data[name] = items
+        elif len(items) > 1:
+            problems[name] = ["sent more than once"]
+        else:
+            data[name] = items[0]
+    if problems:
+        raise InvalidRequest("the form has invalid fields", problems)
+    return data
+
+
+def _uploaded_text(content: bytes) -> str:
+    if content.lstrip().startswith(b"-----BEGIN"):
+        return content.decode("ascii", errors="replace")
+    return base64.b64encode(content).decode()
+
+
+def _as_json(value):
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
 
 
 class GatewayBase:
@@ -112,6 +179,9 @@ class GatewayBase:
 
     def _read_identity_events(self, after: int, limit: int) -> list[dict]:
         return rpc_call(self.identity_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
+
+    def _read_ca_events(self, after: int, limit: int) -> list[dict]:
+        return rpc_call(self.ca_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
     def _call(self, proxy, method: str, *args, **kwargs):
         return rpc_call(getattr(proxy, method), *args, timeout=self.context.settings.rpc_timeout, **kwargs)

@@ -3,7 +3,9 @@
 - every error (ours, routing 404/405, body too large) leaves in the single JSON error format;
 - a request body over `max_body_bytes` is refused with 413 before it is read;
 - each request gets a correlation id (the client's X-Correlation-Id if well formed, else a new one), which
-  nameko carries through every RPC into the events the request causes, and which every response echoes.
+  nameko carries through every RPC into the events the request causes, and which every response echoes;
+- a `FastPath` dependency of the service may answer a request before all of that (routing, a worker): hot public
+  read paths answered from memory (gateway/ocsp.py). What it does not answer goes on as above.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import uuid
 from functools import partial
 
 import eventlet
+import structlog
 from eventlet.event import Event
+from nameko.extensions import DependencyProvider
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -21,16 +25,48 @@ from werkzeug.wrappers import Request, Response
 from contracts.errors import EXPECTED
 from gateway.errors import response_for_exception
 
+log = structlog.get_logger(__name__)
+
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def correlation_id_of(request: Request) -> str:
-    given = request.headers.get("X-Correlation-Id", "")
+    return _given_or_new(request.headers.get("X-Correlation-Id", ""))
+
+
+def _given_or_new(given: str) -> str:
     return given if _CORRELATION_ID.match(given) else str(uuid.uuid4())
 
 
+class FastPath(DependencyProvider):
+    """A dependency that may answer a request before nameko's per-request machinery: URL routing, a worker with
+    its context, the JSON error handling. The app asks every FastPath of the service, in no particular order,
+    with the WSGI environ. `respond_early` returns (status line, headers, body), to which the app adds
+    X-Correlation-Id, or None to let the routes answer; then it must leave the request as it found it (a body it
+    read put back in `wsgi.input`). It runs outside any worker: no `self.context`, no RPC, nothing that can fail
+    with an error the client should see — that is the routes' job."""
+
+    def respond_early(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        return None
+
+
 class _App(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        self.fast_paths = [d for d in server.container.dependencies if isinstance(d, FastPath)]
+
     def __call__(self, environ, start_response):
+        for fast_path in self.fast_paths:
+            try:
+                answered = fast_path.respond_early(environ)
+            except Exception:  # noqa: BLE001 — a bug or an outage there must not cost the answer: the routes give it
+                log.exception("fast_path_failed", fast_path=type(fast_path).__name__)
+                answered = None
+            if answered is not None:
+                status, headers, body = answered
+                start_response(status, headers + [
+                    ("X-Correlation-Id", _given_or_new(environ.get("HTTP_X_CORRELATION_ID", "")))])
+                return [body]
         request = Request(environ, shallow=True)
         correlation_id = correlation_id_of(request)
         environ["certplane.correlation_id"] = correlation_id

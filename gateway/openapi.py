@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields as ma_fields
 
 from gateway import schemas
 
@@ -29,6 +30,7 @@ class Operation:
     body: type | object | None = None          # marshmallow schema (class or instance) of the JSON body
     query: type | None = None                  # marshmallow schema of the query parameters
     responses: dict = field(default_factory=dict)   # status -> (schema or None, description)
+    upload: dict = field(default_factory=dict)  # field -> media types: also multipart/form-data, the field a file
     idempotent_post: bool = False
     public: bool = False                       # needs no authentication (stays true after identity lands)
 
@@ -68,6 +70,14 @@ def build_spec(service_cls, server_url: str) -> dict:
         if operation.body is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": operation.body}}}
+        if operation.upload:
+            entry["requestBody"]["content"]["multipart/form-data"] = {
+                "schema": operation.body,
+                "encoding": {name: {"contentType": types} for name, types in operation.upload.items()}}
+            entry["requestBody"]["description"] = _form_rules(operation.body, operation.upload)
+            entry["responses"]["415"] = {"description": "request body is neither application/json nor "
+                                                        "multipart/form-data",
+                                         "content": {"application/json": {"schema": "Error"}}}
         for status, (schema, description) in operation.responses.items():
             response: dict = {"description": description}
             if schema is not None:
@@ -86,6 +96,20 @@ def build_spec(service_cls, server_url: str) -> dict:
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def _form_rules(body, upload: dict) -> str:
+    """How a multipart/form-data body maps to the JSON one (gateway/base.py form_object does it)."""
+    schema = body() if isinstance(body, type) else body
+    lists = [name for name, f in schema.fields.items() if isinstance(f, ma_fields.List)]
+    files = ", ".join(f"`{name}`" for name in upload)
+    text = (f"JSON, or multipart/form-data with the same field names: {files} as a file part (PEM, or DER bytes) "
+            "or as a text field; ")
+    if lists:
+        text += (f"a list ({', '.join(f'`{n}`' for n in lists)}) as one form field per item, the field repeated "
+                 "(not comma-separated); ")
+    return text + ("every other field once; booleans `true` or `false`; numbers in decimal; an empty field counts "
+                   "as not sent. The same validation, errors and Idempotency-Key rules as JSON.")
 
 
 def routes(service_cls):

@@ -1,6 +1,7 @@
 """The gateway: the only HTTP surface. It authenticates (auth.py) against its copy of identity's principals,
-checks scope (scope.py), validates, calls services over RPC and assembles views. It keeps two read models, both
-followers of other services' events: the organization directory (orgs) and the principal directory (identity).
+checks scope (scope.py), validates, calls services over RPC and assembles views. It keeps three read models, all
+followers of other services' events: the organization directory (orgs), the principal directory (identity) and
+the certificate statuses (ca), by which it reuses signed OCSP responses (ocsp.py) instead of asking the ca.
 The routes live in api_*.py, one module per resource family."""
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gateway.base import GatewayBase, json_response
 from gateway.directory import OrgDirectory
 from gateway.http import api
 from gateway.idempotency import IdempotencyProvider
+from gateway.ocsp import OcspProvider
 from gateway.openapi import Operation, build_spec
 from gateway.principals import PrincipalDirectory
 from services.runtime.health import readiness
@@ -41,6 +43,7 @@ class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, 
     enrollment_rpc = RpcProxy("enrollment")
     orgs_directory = FollowerProvider("orgs", OrgDirectory)
     principals = FollowerProvider("identity", PrincipalDirectory)
+    ocsp = OcspProvider()   # the certificate-status read model (ca), the OCSP response cache and its fast path
     idempotency = IdempotencyProvider()
     api_key_usage = ApiKeyUsageProvider()
 
@@ -61,6 +64,14 @@ class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, 
     def catch_up_identity(self) -> bool:
         return catch_up(self.principals, self._read_identity_events)
 
+    @follow("ca", "gateway")
+    def on_ca_event(self, message: dict) -> None:
+        self.ocsp.follower.receive(message, self._read_ca_events)
+
+    @catch_up_timer()
+    def catch_up_ca(self) -> bool:
+        return catch_up(self.ocsp.follower, self._read_ca_events)
+
     # ---- health and the API description -------------------------------------------------------------------
     @api("GET", "/healthz", doc=Operation("Liveness: the process answers", "health", public=True,
                                           responses={200: (schemas.Health, "alive")}))
@@ -76,6 +87,9 @@ class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, 
         for name, follower in (("directory:orgs", self.orgs_directory), ("principals:identity", self.principals)):
             checks[name] = "ok" if follower.caught_up else "catching up"
             ok = ok and follower.caught_up
+        # shown, but not a condition: while it catches up OCSP answers come from the ca (right, only slower), and
+        # a ca that is down must not take the whole HTTP surface out of service
+        checks["certificate_status:ca"] = "ok" if self.ocsp.follower.caught_up else "catching up"
         return json_response(200 if ok else 503, {"status": "ok" if ok else "unavailable", "checks": checks})
 
     @api("GET", "/api/v1/openapi.json", doc=Operation("This document", "meta", public=True,

@@ -150,8 +150,10 @@ def check_renewable(state: Ssl, ssl_id: str, replace: bool) -> None:
 
 
 def decide_approve(state: Ssl, ssl_id: str, approver: str, message: str | None) -> list:
+    """Approve a waiting request — or approve again one whose issuance failed (it rests in `approved` only then:
+    the CA refused or did not answer), which applies it to the CA once more."""
     _existing(state, ssl_id)
-    if state.status is not Status.REQUESTED:
+    if state.status not in (Status.REQUESTED, Status.APPROVED):
         raise Conflict(f"the request is {state.status}, not waiting for approval", {"status": str(state.status)},
                        code=f"ssl_{state.status}")
     if approver == state.requested_by:
@@ -162,7 +164,7 @@ def decide_approve(state: Ssl, ssl_id: str, approver: str, message: str | None) 
 
 def decide_decline(state: Ssl, ssl_id: str, admin: str, reason: str) -> list:
     _existing(state, ssl_id)
-    if state.status is not Status.REQUESTED:
+    if state.status not in (Status.REQUESTED, Status.APPROVED):     # approved and at rest: its issuance failed
         raise Conflict(f"the request is {state.status}; only a waiting request can be declined",
                        {"status": str(state.status)}, code=f"ssl_{state.status}")
     return [SslDeclined(ssl_id, admin, reason)]

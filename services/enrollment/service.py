@@ -25,7 +25,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
 from contracts import enrollment as contract
-from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
+from contracts.errors import EXPECTED, Conflict, DomainError, InvalidRequest, NotFound, PolicyViolation
 from services.enrollment import domain, profiles
 from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssued, SslRequested, decode
@@ -218,9 +218,15 @@ class EnrollmentService(EventSourced):
         profile = self.get_profile(state.request.profile_id)
         try:
             issued, collection_id = self._sign(state.request, profile)
-        except PolicyViolation as refused:
+        except Exception as failed:
+            # refused (lint, CA rules) or no answer: the request rests in `approved` with the reason, and can be
+            # approved again (a retry) or declined. After a timeout the CA may still have signed; its events name
+            # the request (request_id ssl:<id>), so such a certificate can be found and revoked.
+            refused = isinstance(failed, DomainError)
+            reason = failed.message if refused else f"the CA did not answer ({type(failed).__name__})"
+            findings = failed.details.get("findings", []) if refused and isinstance(failed.details, dict) else []
             self.store.execute(_ssl_stream(ssl_id), lambda history: [e.encode() for e in domain.decide_issuance_failed(
-                self._fold(history), ssl_id, refused.message, (refused.details or {}).get("findings", []))])
+                self._fold(history), ssl_id, reason, findings)])
             raise
         result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
             e.encode() for e in domain.decide_issued(self._fold(history), issued)])

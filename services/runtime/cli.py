@@ -5,6 +5,8 @@
     certplane audit verify SERVICE         check a service's event log hash chain (exit 1 if broken)
     certplane admin create --username U --email E --forename F --surname S
                                            add an MRAO (prints its generated password once)
+    certplane ca init [--key-algorithm ALG]
+                                           create the root and issuing CA unless they exist (prints them)
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import importlib
 import json
 import sys
 import warnings
+
+from contracts.ca import KEY_ALGORITHMS
 
 SERVICES = {
     "orgs": "services.orgs.service:OrgsService",
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("action", choices=["create"])
     for name in ("username", "email", "forename", "surname"):
         admin.add_argument(f"--{name}", required=True)
+    ca = commands.add_parser("ca", help="the private CA")
+    ca.add_argument("action", choices=["init"])
+    ca.add_argument("--key-algorithm", choices=KEY_ALGORITHMS, metavar="ALG",
+                    help=f"one of {', '.join(KEY_ALGORITHMS)} (default: CERTPLANE_CA_KEY_ALGORITHM, else ec-p256)")
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
@@ -59,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         admin_id, password = create_admin(args)
         print(json.dumps({"admin_id": admin_id, "username": args.username, "password": password,
                           "note": "shown once; the admin must change it at the first login"}, indent=2))
+        return 0
+    if args.command == "ca":
+        print(json.dumps(init_ca(args.key_algorithm), indent=2))
         return 0
     if args.command == "projections":
         from services.runtime.maintenance import rebuild_projections
@@ -92,6 +103,45 @@ def create_admin(args) -> tuple[str, str]:
     from services.runtime.config import load_settings
     store, credentials = _identity_stores(load_settings())
     return create_mrao(store, credentials, args.username, args.email, args.forename, args.surname)
+
+
+def init_ca(key_algorithm: str | None) -> dict:
+    """`certplane ca init`: the default root and issuing CA, made by the code the ca service's first start runs
+    (services/ca/hierarchy.py), straight into the ca service's store and key store; or, when they exist, the
+    existing ones, unchanged. In distributed mode the database URL and CERTPLANE_CA_KEK come from the
+    environment as for `certplane run ca`."""
+    from services.ca.adapters.keystore import KeyStore, KeyStoreLocked, load_kek
+    from services.ca.hierarchy import ensure_default_hierarchy
+    from services.runtime.config import load_settings
+    from services.runtime.nameko_glue import open_database
+    settings = load_settings()
+    settings.check()
+    kek = load_kek(settings.ca_kek, settings.var_dir, settings.embedded)    # distributed: CERTPLANE_CA_KEK or exit
+    store = service_class("ca").store.build_store(settings, "ca")
+    keys = KeyStore(open_database(settings, "ca"), kek)
+    try:
+        keys.check_kek()
+    except KeyStoreLocked as exc:
+        raise SystemExit(str(exc)) from None
+    made = ensure_default_hierarchy(store, keys, settings, key_algorithm, actor="operator:cli")
+    result = {"created": made.created,
+              "message": "created the root and issuing CA" if made.created else
+              "the root and issuing CA existed already; nothing was changed",
+              "root": _ca_summary(made.root), "issuing": _ca_summary(made.issuing)}
+    if not made.created and key_algorithm and key_algorithm != made.root["key_algorithm"]:
+        result["warning"] = (f"--key-algorithm {key_algorithm} was not applied: the existing CAs use "
+                             f"{made.root['key_algorithm']}")
+    elif made.created and settings.public_base_url is None:
+        result["warning"] = (f"CERTPLANE_PUBLIC_BASE_URL is not set: the issuing CA's CRL and OCSP links name "
+                             f"{settings.base_url}, which relying parties outside this machine cannot reach")
+    return result
+
+
+def _ca_summary(row: dict) -> dict:
+    from services.runtime.events import utc
+    return {"ca_id": row["ca_id"], "name": row["name"], "subject": row["subject"],
+            "key_algorithm": row["key_algorithm"], "sha256_fingerprint": row["sha256_fingerprint"],
+            "serial": row["serial"], "not_after": utc(row["not_after"]).isoformat()}
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ from pathlib import Path
 
 import yaml
 
+from contracts.ca import KEY_ALGORITHMS
+
 MEMORY_URI = "memory://"
 
 
@@ -239,4 +241,7 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
         raise SystemExit("setting crl_validity_days: a CRL's nextUpdate must be within 10 days (DESIGN §6)")
     if settings.smtp_security not in SMTP_SECURITY:
         raise SystemExit(f"setting smtp_security: {settings.smtp_security!r}; use one of {', '.join(SMTP_SECURITY)}")
+    if settings.ca_key_algorithm not in KEY_ALGORITHMS:
+        raise SystemExit(f"setting ca_key_algorithm (CERTPLANE_CA_KEY_ALGORITHM): {settings.ca_key_algorithm!r}; "
+                         f"use one of {', '.join(KEY_ALGORITHMS)}")
     return settings

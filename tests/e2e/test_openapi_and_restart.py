@@ -35,7 +35,8 @@ def test_data_survives_a_restart_and_the_audit_chain_verifies(embedded):
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert json.loads(verified.stdout)["ok"] is True
     rebuilt = embedded.cli("projections", "rebuild", "gateway")
-    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["rewound_followers"] == ["orgs", "identity"]
+    assert rebuilt.returncode == 0 and \
+        json.loads(rebuilt.stdout)["rewound_followers"] == ["orgs", "identity", "ca"]   # ca: OCSP's statuses
     embedded.start()
     listed = api("GET", "/api/v1/organizations", params={"name": "Persistent Inc"}).json()
     assert listed["total"] == 1 and listed["items"][0]["department_count"] == 1  # refilled from orgs' events

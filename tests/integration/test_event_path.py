@@ -160,7 +160,10 @@ def test_the_http_flow_in_distributed_mode(cluster):
     assert dept.status_code == 201 and dept.json()["organization_name"] == "Distributed Co"
     listed = cluster.http("GET", "/api/v1/organizations", params={"name": "Distributed Co"}).json()
     assert listed["items"][0]["department_count"] == 1
-    ready = cluster.http("GET", "/readyz").json()
-    assert ready["checks"] == {"broker": "ok", "database:gateway": "ok", "directory:orgs": "ok",
-                               "principals:identity": "ok"}
+    ready = cluster.http("GET", "/readyz")
+    # no ca runs in this cluster: the certificate statuses (OCSP's read model) wait for it, shown but not a
+    # condition of readiness — without them OCSP asks the ca, and the rest of the API does not need them
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"broker": "ok", "database:gateway": "ok", "directory:orgs": "ok",
+                                      "principals:identity": "ok", "certificate_status:ca": "catching up"}
 

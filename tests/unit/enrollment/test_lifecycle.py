@@ -53,10 +53,20 @@ def test_a_declined_request_cannot_be_approved_and_an_issued_one_revokes_once():
         domain.decide_revoke(domain.fold(revoked), "s-1", "superseded", APPROVER)
 
 
-def test_a_failed_issuance_returns_the_request_to_approved():
-    events = domain.decide_request(domain.Ssl(), requested(), REQUESTER)
-    failed = domain.decide_issuance_failed(domain.fold(events), "s-1", "lint", [{"code": "x"}])
-    assert domain.fold(events + failed).status == "approved"
+def test_a_failed_issuance_returns_the_request_to_approved_from_where_it_is_retried_or_declined():
+    events = domain.decide_request(domain.Ssl(), requested(), None)
+    events += domain.decide_approve(domain.fold(events), "s-1", APPROVER, None)
+    events += domain.decide_issuance_failed(domain.fold(events), "s-1", "lint", [{"code": "x"}])
+    assert domain.fold(events).status == "approved"
+    with pytest.raises(Forbidden):                      # a retry is an approval: never the requester's own
+        domain.decide_approve(domain.fold(events), "s-1", REQUESTER, None)
+    retry = domain.decide_approve(domain.fold(events), "s-1", "admin-3", "setting fixed")
+    assert [type(e).__name__ for e in retry] == ["SslApproved", "SslApplied"]
+    assert domain.fold(events + retry).status == "applied"
+    with pytest.raises(Conflict):                       # a racing second retry finds it applied
+        domain.decide_approve(domain.fold(events + retry), "s-1", APPROVER, None)
+    declined = domain.decide_decline(domain.fold(events), "s-1", APPROVER, "cannot be issued")
+    assert domain.fold(events + declined).status == "declined"
 
 
 def test_the_ca_revokes_a_certificate_known_only_by_its_pre_issuance_event_and_never_twice():

@@ -38,3 +38,9 @@ def test_distributed_mode_without_a_database_is_refused():
     settings = load_settings({"AMQP_URI": "amqp://guest:guest@rabbit:5672/"})
     with pytest.raises(SystemExit, match="CERTPLANE_DATABASE_URL"):
         settings.check()
+
+
+def test_an_unknown_ca_key_algorithm_is_refused_at_start():
+    assert load_settings({"CERTPLANE_CA_KEY_ALGORITHM": "rsa-4096"}).ca_key_algorithm == "rsa-4096"
+    with pytest.raises(SystemExit, match="CERTPLANE_CA_KEY_ALGORITHM.*'ec-p521'.*ec-p256, ec-p384, rsa-3072, rsa-4096"):
+        load_settings({"CERTPLANE_CA_KEY_ALGORITHM": "ec-p521"})
