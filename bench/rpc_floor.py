@@ -11,7 +11,12 @@ echo calls through a nameko `RpcProxy` (as enrollment calls ca), `concurrency` a
 characters (an SSL request's CSR and answer are about that size). A standalone proxy in this process starts
 `drive` once for warm-up and once measured. Measured: the CPU time (utime + stime, /proc/<pid>/stat) of the two
 service processes and of RabbitMQ's `beam.smp` during the measured `drive`, per call. Both services use nameko's
-defaults as Certplane does (publisher confirms on, JSON). Prints one JSON line.
+defaults as Certplane does (publisher confirms on, JSON).
+
+Then the floor under one relayed event: `caller`'s `publish(n, size)` publishes `n` persistent messages of the same
+size, one at a time with confirms, to a topic exchange with one durable queue bound (as a service's relay publishes
+to `<service>.events` with followers' durable queues bound); measured: the caller's and RabbitMQ's CPU per message
+(no consumer: a follower's side of each event is not in it). Prints one JSON line.
 """
 from __future__ import annotations
 
@@ -52,6 +57,26 @@ class Caller:
         pool = GreenPool(concurrency)
         answers = list(pool.imap(lambda _i: self.callee.echo(payload), range(calls)))
         return sum(1 for a in answers if a == payload)
+
+    @rpc
+    def publish(self, messages, size):
+        """What a relay does per event: publish to a topic exchange with confirms, into a durable queue."""
+        from kombu import Exchange, Queue
+        from nameko.amqp.publish import Publisher, get_connection
+        exchange = Exchange("rpc_floor.events", type="topic", durable=True)
+        queue = Queue("rpc_floor-events", exchange=exchange, routing_key="#", durable=True)
+        with get_connection(sys.argv[2]) as conn:
+            queue(conn.channel()).declare()
+        publisher = Publisher(sys.argv[2], use_confirms=True, serializer="json", declare=[exchange])
+        message = {"payload": "x" * size}
+        for _ in range(messages):
+            publisher.publish(message, exchange=exchange, routing_key="floor_event.v1", delivery_mode=2)
+        with get_connection(sys.argv[2]) as conn:
+            channel = conn.channel()
+            depth = channel.queue_declare("rpc_floor-events", passive=True).message_count
+            channel.queue_delete("rpc_floor-events")
+            channel.exchange_delete("rpc_floor.events")
+        return depth
 
 
 runner = ServiceRunner({"AMQP_URI": sys.argv[2]})
@@ -97,6 +122,11 @@ def measure(amqp_uri: str, calls: int = 2000, concurrency: int = 16, payload: in
             wall = time.perf_counter() - started
             after = {role: proc_cpu(p.pid) for role, p in procs.items()}
             broker = broker_cpu() - broker_before
+            cluster.rpc_floor_caller.publish(min(calls, 200), payload)                 # warm-up
+            publisher_before, broker_before = proc_cpu(procs["caller"].pid), broker_cpu()
+            queued = cluster.rpc_floor_caller.publish(calls, payload)
+            publish_ms = {"publisher": (proc_cpu(procs["caller"].pid) - publisher_before) * 1000 / calls,
+                          "broker": (broker_cpu() - broker_before) * 1000 / calls}
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -109,7 +139,9 @@ def measure(amqp_uri: str, calls: int = 2000, concurrency: int = 16, payload: in
     per_call["broker"] = broker * 1000 / calls
     return {"calls": calls, "answered": answered, "concurrency": concurrency, "payload": payload,
             "calls_per_s": calls / wall, "ms_per_call": {k: round(v, 3) for k, v in per_call.items()},
-            "total_ms_per_call": round(sum(per_call.values()), 3)}
+            "total_ms_per_call": round(sum(per_call.values()), 3),
+            "events_queued": queued, "ms_per_event": {k: round(v, 3) for k, v in publish_ms.items()},
+            "total_ms_per_event": round(sum(publish_ms.values()), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
