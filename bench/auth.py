@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -58,11 +57,12 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import requests
+
+from load import rank_ms, run_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("CERTPLANE_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
@@ -289,52 +289,21 @@ def check_answer(response: requests.Response, total: int) -> None:
 
 def measure(server: Server, headers: dict, clients: int, total: int) -> dict:
     url = f"{server.base_url}/api/v1/organizations"
-    counter = iter(range(total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
-    gate = threading.Barrier(clients + 1)
+    cpu_before = 0.0
 
-    def client() -> None:
-        with requests.Session() as session:
-            session.headers.update(headers)
-            gate.wait()
-            while True:
-                with lock:
-                    n = None if failures else next(counter, None)
-                if n is None:
-                    return
-                started = time.perf_counter()
-                try:
-                    response = session.get(url, timeout=60)
-                    status, body = response.status_code, response.text
-                except requests.RequestException as exc:
-                    status, body = None, repr(exc)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if status == 200:
-                        latencies.append(elapsed)
-                    else:
-                        failures.append(f"{status}: {body[:300]}")
+    def one(session: requests.Session, _n: int, _thread: int) -> str | None:
+        response = session.get(url, timeout=60)
+        return None if response.status_code == 200 else f"{response.status_code}: {response.text[:300]}"
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    cpu_before = server.cpu_seconds()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    def ready() -> None:
+        nonlocal cpu_before
+        cpu_before = server.cpu_seconds()
+
+    ordered, failures, wall = run_clients(clients, total, one, headers, max_failures=1, on_ready=ready)
     cpu = server.cpu_seconds() - cpu_before
     if failures:
         raise RuntimeError(f"GET /api/v1/organizations on {server.name}: {failures[0]}")
-    ordered = sorted(latencies)
-
-    def rank(p: float) -> float:
-        return ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000
-
-    return {"rps": len(ordered) / wall, "p50": rank(0.50), "p99": rank(0.99),
+    return {"rps": len(ordered) / wall, "p50": rank_ms(ordered, 0.50), "p99": rank_ms(ordered, 0.99),
             "cpu_ms": cpu * 1000 / len(ordered)}
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import re
 import secrets
@@ -36,12 +35,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+
+from load import rank_ms, run_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTPLANE = os.environ.get("CERTPLANE_BIN", str(ROOT / ".venv" / "bin" / "certplane"))
@@ -199,52 +199,16 @@ def measure(base_url: str, token: str, mode: str, clients: int, total: int, warm
         session.headers.update(auth)
         for n in range(warmup):
             session.post(url, json=organization(mode, run + "w", n), timeout=60)
-    counter = iter(range(total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
-    gate = threading.Barrier(clients + 1)
+    def one(session: requests.Session, n: int, _thread: int) -> str | None:
+        response = session.post(url, json=organization(mode, run, n), timeout=60)
+        return None if response.status_code == 201 else f"{response.status_code}: {response.text[:300]}"
 
-    def client() -> None:
-        with requests.Session() as session:
-            session.headers.update(auth)
-            gate.wait()
-            while True:
-                with lock:
-                    n = None if len(failures) >= max_failures else next(counter, None)
-                if n is None:
-                    return
-                started = time.perf_counter()
-                try:
-                    response = session.post(url, json=organization(mode, run, n), timeout=60)
-                    status, body = response.status_code, response.text
-                except requests.RequestException as exc:
-                    status, body = None, repr(exc)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if status == 201:
-                        latencies.append(elapsed)
-                    else:
-                        failures.append(f"{status}: {body[:300]}")
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    ordered = sorted(latencies)
-
-    def rank(p: float) -> float:
-        return ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000 if ordered else float("nan")
-
-    return {"mode": mode, "clients": clients, "ok": len(latencies), "failed": len(failures),
-            "aborted": len(failures) >= max_failures and len(latencies) + len(failures) < total,
-            "failures": failures[:5], "p50": rank(0.50), "p99": rank(0.99),
+    ordered, failures, wall = run_clients(clients, total, one, auth, max_failures)
+    return {"mode": mode, "clients": clients, "ok": len(ordered), "failed": len(failures),
+            "aborted": len(failures) >= max_failures and len(ordered) + len(failures) < total,
+            "failures": failures[:5], "p50": rank_ms(ordered, 0.50), "p99": rank_ms(ordered, 0.99),
             "mean": statistics.fmean(ordered) * 1000 if ordered else float("nan"),
-            "max": ordered[-1] * 1000 if ordered else float("nan"), "rps": len(latencies) / wall, "wall": wall}
+            "max": ordered[-1] * 1000 if ordered else float("nan"), "rps": len(ordered) / wall, "wall": wall}
 
 
 # ---- the two modes ------------------------------------------------------------------------------------------

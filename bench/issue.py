@@ -72,7 +72,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import secrets
@@ -82,7 +81,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +93,7 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rpc_floor  # noqa: E402
+from load import rank_ms, run_clients  # noqa: E402
 from http_latency import (CERTPLANE, Process, free_port, log_in, postgres_database,  # noqa: E402
                           rabbit_vhost)
 
@@ -209,49 +208,12 @@ def limit_run(pool, count: int, csr_count: int) -> dict:
 def measure(url: str, headers: dict, body_for, check, indices: list[int], clients: int,
             max_failures: int = 20) -> dict:
     """POST body_for(i) to url for every i, over `clients` threads; check(response) -> None or a failure text."""
-    queue = iter(indices)
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
-    gate = threading.Barrier(clients + 1)
+    def one(session: requests.Session, n: int, _thread: int) -> str | None:
+        return check(session.post(url, json=body_for(indices[n]), timeout=120))
 
-    def client() -> None:
-        with requests.Session() as session:
-            session.headers.update(headers)
-            gate.wait()
-            while True:
-                with lock:
-                    i = None if len(failures) >= max_failures else next(queue, None)
-                if i is None:
-                    return
-                started = time.perf_counter()
-                try:
-                    response = session.post(url, json=body_for(i), timeout=120)
-                    problem = check(response)
-                except requests.RequestException as exc:
-                    problem = repr(exc)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if problem is None:
-                        latencies.append(elapsed)
-                    else:
-                        failures.append(problem)
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    ordered = sorted(latencies)
-
-    def rank(p: float) -> float:
-        return ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000 if ordered else float("nan")
-
-    return {"rps": len(ordered) / wall, "p50": rank(0.50), "p99": rank(0.99), "ok": len(ordered),
-            "failed": len(failures), "failures": failures[:3], "wall": wall}
+    ordered, failures, wall = run_clients(clients, len(indices), one, headers, max_failures)
+    return {"rps": len(ordered) / wall, "p50": rank_ms(ordered, 0.50), "p99": rank_ms(ordered, 0.99),
+            "ok": len(ordered), "failed": len(failures), "failures": failures[:3], "wall": wall}
 
 
 def certplane_check(response: requests.Response) -> str | None:

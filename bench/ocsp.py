@@ -79,7 +79,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import math
 import os
 import platform
 import random
@@ -89,7 +88,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -108,6 +106,7 @@ from cryptography.x509 import ocsp  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 from auth import CERTPLANE, CLK_TCK, Server, call, first_login, free_port  # noqa: E402
+from load import rank_ms, run_clients  # noqa: E402
 
 TARGET = 1.0
 DOMAIN = "ocsp-bench.example.com"
@@ -345,62 +344,26 @@ def full_check(response: requests.Response, request: dict, ca: dict) -> str | No
 def measure(server, url: str, pool: list[dict], clients: int, total: int, check_every: int,
             idle_rate: float = 0.0, floor: bool = False) -> dict:
     """`total` requests over `clients` threads. floor: GET `url` (must answer 200) instead of POSTing requests."""
-    counter = iter(range(total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
-    gate = threading.Barrier(clients + 1)
+    counters = {}
 
-    def client(offset: int) -> None:
-        with requests.Session() as session:
-            gate.wait()
-            while True:
-                with lock:
-                    n = None if len(failures) > 20 else next(counter, None)
-                if n is None:
-                    return
-                request = pool[(offset + n) % len(pool)]
-                started = time.perf_counter()
-                try:
-                    response = session.get(url, timeout=60) if floor else post(session, url, request["der"])
-                    elapsed = time.perf_counter() - started
-                    wrong = None
-                    if floor:
-                        wrong = None if response.status_code == 200 else f"HTTP {response.status_code}"
-                    elif response.status_code != 200 or \
-                            response.headers.get("Content-Type", "").split(";")[0] != OCSP_MIME:
-                        wrong = f"HTTP {response.status_code} {response.headers.get('Content-Type')}"
-                    elif n % check_every == 0:
-                        wrong = quick_check(response, request)
-                except requests.RequestException as exc:
-                    elapsed, wrong = time.perf_counter() - started, repr(exc)
-                with lock:
-                    if wrong is None:
-                        latencies.append(elapsed)
-                    else:
-                        failures.append(wrong)
+    def one(session: requests.Session, n: int, thread: int) -> str | None:
+        request = pool[(thread * len(pool) // clients + n) % len(pool)]
+        response = session.get(url, timeout=60) if floor else post(session, url, request["der"])
+        if floor:
+            return None if response.status_code == 200 else f"HTTP {response.status_code}"
+        if response.status_code != 200 or response.headers.get("Content-Type", "").split(";")[0] != OCSP_MIME:
+            return f"HTTP {response.status_code} {response.headers.get('Content-Type')}"
+        return quick_check(response, request) if n % check_every == 0 else None
 
-    threads = [threading.Thread(target=client, args=(i * len(pool) // clients,), daemon=True)
-               for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    server_cpu = server.cpu_seconds()
-    client_cpu = time.process_time()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    server_cpu = server.cpu_seconds() - server_cpu
-    client_cpu = time.process_time() - client_cpu
-    ordered = sorted(latencies)
+    def ready() -> None:
+        counters.update(server=server.cpu_seconds(), client=time.process_time())
+
+    ordered, failures, wall = run_clients(clients, total, one, max_failures=21, on_ready=ready)
+    server_cpu = server.cpu_seconds() - counters["server"]
+    client_cpu = time.process_time() - counters["client"]
     done = max(1, len(ordered))
-
-    def rank(p: float) -> float:
-        return ordered[max(0, math.ceil(p * len(ordered)) - 1)] * 1000 if ordered else float("nan")
-
-    return {"rps": len(ordered) / wall, "p50": rank(0.50), "p99": rank(0.99), "srv_ms": server_cpu * 1000 / done,
-            "net_ms": (server_cpu - idle_rate * wall) * 1000 / done, "cli_ms": client_cpu * 1000 / done,
+    return {"rps": len(ordered) / wall, "p50": rank_ms(ordered, 0.50), "p99": rank_ms(ordered, 0.99),
+            "srv_ms": server_cpu * 1000 / done, "net_ms": (server_cpu - idle_rate * wall) * 1000 / done, "cli_ms": client_cpu * 1000 / done,
             "ok": len(ordered), "failures": failures}
 
 

@@ -17,13 +17,9 @@ A profile's `key_usage` is independent of the key's algorithm, so it lists only 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
-from contracts.access import CERT_TYPES  # noqa: F401 (re-exported)
-# The profile's fields and per-type rules are the contract (contracts/enrollment.py); re-exported here.
-from contracts.enrollment import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, CODE_SIGNING_KEY_TYPES,  # noqa: F401
-                                  EKU_ALLOWED, EKU_REQUIRED, EXTENDED_KEY_USAGES, KEY_TYPES, KEY_USAGE_ALLOWED,
-                                  KEY_USAGES, MAX_COMMON_NAME, MAX_SANS, MAX_TERM_DAYS, ProfileFieldsV1,
+from contracts.enrollment import (CODE_SIGNING_KEY_TYPES, KEY_TYPES, KEY_USAGE_ALLOWED, MAX_COMMON_NAME,
                                   br_max_validity_days)
 from contracts.errors import InvalidRequest, PolicyViolation
 from contracts.names import is_wildcard, normalise

@@ -11,8 +11,9 @@ from marshmallow import ValidationError
 
 from contracts.errors import InvalidRequest, PolicyViolation
 from services.enrollment.csr import ParsedCsr, parse_csr
-from services.enrollment.profiles import (CERT_TYPES, KEY_TYPES, Checked, ProfileFieldsV1, br_max_validity_days,
-                                          check_request, default_profiles, leaf_extensions)
+from contracts.access import CERT_TYPES
+from contracts.enrollment import KEY_TYPES, ProfileFieldsV1, br_max_validity_days
+from services.enrollment.profiles import Checked, check_request, default_profiles, leaf_extensions
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
