@@ -19,7 +19,6 @@ REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affilia
 LEAF_REVOCATION_REASONS = ("unspecified", "key_compromise", "affiliation_changed", "superseded",
                            "cessation_of_operation", "privilege_withdrawn")
 LINT_PROFILES = ("serverauth", "rfc5280")
-CERTIFICATE_STATUSES = ("signing", "issued", "revoked")
 
 
 # ---- RPC requests (V1) ------------------------------------------------------------------------------------
@@ -88,23 +87,6 @@ class CaV1(Schema):
     sha256_fingerprint = fields.String(required=True)
     certificate_pem = fields.String(required=True)
     default = fields.Boolean(required=True, metadata={"description": "the issuing CA used when none is named"})
-
-
-class IssuedV1(Schema):
-    serial = fields.String(required=True)
-    ca_id = fields.UUID(required=True)
-    certificate_pem = fields.String(required=True)
-    chain_pem = fields.List(fields.String(), required=True, metadata={"description": "issuing CA, then up to root"})
-    not_before = fields.String(required=True)
-    not_after = fields.String(required=True)
-    sha256_fingerprint = fields.String(required=True)
-
-
-class FindingV1(Schema):
-    severity = fields.String(required=True)
-    code = fields.String(required=True)
-    message = fields.String(allow_none=True)
-    path = fields.String(allow_none=True)
 
 
 # ---- events (V1) ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
 from gateway.base import json_response, parse_body, parse_query, read_body
 from gateway.http import api
-from gateway.ocsp import OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, decode_get_request
+from gateway.ocsp import MISSED as OCSP_MISSED, OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, decode_get_request
 from gateway.openapi import Operation
 
 _SSL = "/api/v1/ssl/<ssl_id>"
@@ -80,19 +80,19 @@ class CertificateRoutes:
         responses={200: (None, "application/ocsp-response")}))
     def ocsp_post(self, request: Request):
         raw = read_body(request, OCSP_REQUEST_LIMIT, (REQUEST_MIMETYPE,))
-        return self._ocsp(raw, http_caching=False)
+        return self._ocsp(request, raw, http_caching=False)
 
     @api("GET", "/ocsp/<path:encoded>", doc=Operation(
         "OCSP (RFC 6960 appendix A): the DER request, base64 then URL-encoded, as the path; answered like POST, "
         "with RFC 5019 caching headers (max-age at most 30 s) on a response that may be reused", "cas", public=True,
         responses={200: (None, "application/ocsp-response")}))
     def ocsp_get(self, request: Request, encoded: str):
-        return self._ocsp(decode_get_request(encoded), http_caching=True)
+        return self._ocsp(request, decode_get_request(encoded), http_caching=True)
 
-    def _ocsp(self, raw: bytes, http_caching: bool):
+    def _ocsp(self, request: Request, raw: bytes, http_caching: bool):
         """A kept answer if one may be reused (gateway/ocsp.py; most leave from its fast path before this route),
         else the ca's, kept for the next request when it may be."""
-        der, entry = self.ocsp.answer(raw, self._ca_ocsp)
+        der, entry = self.ocsp.answer(raw, self._ca_ocsp, request.environ.get(OCSP_MISSED))
         return Response(der, headers=self.ocsp.headers(der, entry, http_caching))
 
     def _ca_ocsp(self, raw: bytes) -> bytes:

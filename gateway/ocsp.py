@@ -70,6 +70,7 @@ RESPONSE_MIMETYPE = "application/ocsp-response"
 MAX_ENTRIES = 100_000
 HTTP_MAX_AGE = 30
 _GET_PREFIX = "/ocsp/"
+MISSED = "certplane.ocsp_missed"      # WSGI environ key: the fast path's miss, for the route
 _STATUS_NAMES = {ocsp.OCSPCertStatus.GOOD: OcspStatus.GOOD, ocsp.OCSPCertStatus.REVOKED: OcspStatus.REVOKED,
                  ocsp.OCSPCertStatus.UNKNOWN: OcspStatus.UNKNOWN}
 
@@ -193,17 +194,24 @@ class OcspResponder:
 
     def cached(self, der: bytes) -> SignedAnswer | None:
         """The kept answer to the request `der`, if one may be reused now."""
+        return self._look_up(der)[1]
+
+    def _look_up(self, der: bytes) -> tuple[CertId | None, SignedAnswer | None]:
         cert_id = cacheable_cert_id(der)
         if cert_id is None:
-            return None
-        return self.cache.lookup(cert_id, self._status(cert_id.serial), self.clock())
+            return None, None
+        return cert_id, self.cache.lookup(cert_id, self._status(cert_id.serial), self.clock())
 
-    def answer(self, der: bytes, ask_ca: Callable[[bytes], bytes]) -> tuple[bytes, SignedAnswer | None]:
+    def answer(self, der: bytes, ask_ca: Callable[[bytes], bytes],
+               missed: tuple[bytes, CertId | None] | None = None) -> tuple[bytes, SignedAnswer | None]:
         """(the DER response, its cache entry or None): a kept answer if one may be reused, else what
-        `ask_ca(der)` returns (kept when it may be reused later)."""
-        cert_id = cacheable_cert_id(der)
-        if cert_id is not None:
-            hit = self.cache.lookup(cert_id, self._status(cert_id.serial), self.clock())
+        `ask_ca(der)` returns (kept when it may be reused later). `missed`: what the fast path found for these
+        very bytes a moment ago (the request, its CertID or None, and no kept answer), so neither the parse nor
+        the status read is made twice."""
+        if missed is not None and missed[0] == der:
+            cert_id = missed[1]
+        else:
+            cert_id, hit = self._look_up(der)
             if hit is not None:
                 return hit.der, hit
         signed = ask_ca(der)
@@ -244,8 +252,9 @@ class OcspResponder:
             return None
         if not der:
             return None
-        entry = self.cached(der)
+        cert_id, entry = self._look_up(der)
         if entry is None:
+            environ[MISSED] = (der, cert_id)          # for the route: it asks the ca without looking again
             return None
         return "200 OK", self.headers(entry.der, entry, http_caching=method == "GET"), entry.der
 

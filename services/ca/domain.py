@@ -60,8 +60,11 @@ def decide_revoke(state: Certificate, serial: str, reason: str, now: datetime) -
     return [CertificateRevoked(state.ca_id, serial, reason, now.isoformat())]
 
 
-def next_crl(published: list, ca_id: str, this_update: datetime, next_update: datetime, entries: int,
-             sha256: str) -> list:
-    """The next CRL of the CA: its number follows the last one published (RFC 5280 5.2.3: monotonic)."""
-    number = max((e.crl_number for e in published), default=0) + 1
-    return [CrlPublished(ca_id, number, this_update.isoformat(), next_update.isoformat(), entries, sha256)]
+def next_crl_number(published: list) -> int:
+    """The number of the CA's next CRL: it follows the last one published (RFC 5280 5.2.3: monotonic)."""
+    return max((e.crl_number for e in published), default=0) + 1
+
+
+def crl_published(ca_id: str, number: int, this_update: datetime, next_update: datetime, entries: int,
+                  sha256: str) -> CrlPublished:
+    return CrlPublished(ca_id, number, this_update.isoformat(), next_update.isoformat(), entries, sha256)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.ca import x509build
+from services.runtime.db import DriverStatement
 from services.runtime.events import Envelope, utc
 
 CRL_ENTRY_BATCH = 50_000        # rows per fetch when a CRL's entries are read: ~2.5 MB, one round trip on PostgreSQL
@@ -121,7 +122,7 @@ class CaView:
         entries are ~50 MB, so they are read through the driver's own cursor, not as a SQLAlchemy row each:
         sqlite3's (rows come as they are stepped), or on PostgreSQL a server-side cursor in binary format (bytea
         without hex; one round trip per batch, during which eventlet serves others)."""
-        sql, params = _driver_statement(self._crl_entries_query, engine.dialect, ca_id=ca_id)
+        statement = DriverStatement.of(self._crl_entries_query, engine.dialect, bound=True)
         raw = engine.raw_connection()
         try:
             if engine.dialect.name == "postgresql":
@@ -130,7 +131,7 @@ class CaView:
                 cursor = raw.driver_connection.cursor(name="certplane_crl_entries", binary=True)
             else:
                 cursor = raw.cursor()
-            cursor.execute(sql, params)
+            cursor.execute(statement.sql, statement.arguments({"ca_id": ca_id}))
             while rows := cursor.fetchmany(batch):
                 yield [row[0] for row in rows]
             cursor.close()
@@ -172,12 +173,3 @@ class CaView:
     def latest_crl(self, conn, ca_id: str) -> dict | None:
         row = conn.execute(sa.select(self.crls).where(self.crls.c.ca_id == ca_id)).mappings().first()
         return dict(row) if row else None
-
-
-def _driver_statement(query: sa.Select, dialect: sa.Dialect, **values) -> tuple[str, object]:
-    """`query` as SQL for the DB-API driver of `dialect`, with its bound parameters in that driver's style."""
-    compiled = query.compile(dialect=dialect)
-    params = compiled.construct_params(values)
-    if compiled.positiontup:
-        return str(compiled), tuple(params[name] for name in compiled.positiontup)
-    return str(compiled), params

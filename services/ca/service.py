@@ -30,7 +30,7 @@ from services.ca.adapters.keystore import KeyStore, load_kek
 from services.ca.events import CertificateIssued, CertificateSigning, decode
 from services.ca.hierarchy import DEFAULT_ISSUING, DEFAULT_ROOT, ISSUING_DAYS
 from services.ca.projections import CaView
-from services.runtime.entrypoint_helpers import load_payload, parse_id
+from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.events import utc as _utc
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
                                           settings_of)
@@ -100,6 +100,7 @@ class CaTools(DependencyProvider):
         self.settings = settings
         db = open_database(settings, self.container.service_name)
         self.keys = KeyStore(db, load_kek(settings.ca_kek, settings.var_dir, settings.embedded))
+        self.keys.check_kek()       # a KEK that does not open the stored CA keys stops the start, not a signature
         self.crl_files = CrlFiles(db)
         self._certs: dict[str, x509.Certificate] = {}
         self.cas = PositionCache()      # the CA rows, read again only when the store moved
@@ -172,11 +173,11 @@ class CaService(EventSourced):
 
     @rpc(expected_exceptions=EXPECTED)
     def chain(self, ca_id: str | None = None) -> list[str]:
-        """PEM of the CA and each parent up to the root."""
-        ca = self._ca(ca_id) if ca_id else self._default_issuing()
-        chain = [ca]
+        """PEM of the CA and each parent up to the root (from one read of the CA rows)."""
+        cas = self._cas()
+        chain = [self._ca(ca_id or DEFAULT_ISSUING, cas)]
         while chain[-1]["parent_ca_id"]:
-            chain.append(self._ca(chain[-1]["parent_ca_id"]))
+            chain.append(self._ca(chain[-1]["parent_ca_id"], cas))
         return [c["certificate_pem"] for c in chain]
 
     # ---- signing ------------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ class CaService(EventSourced):
         not_before = now - BACKDATE
         not_after = min(x509build.validity_end(not_before, values["term_days"]), issuer_cert.not_valid_after_utc)
         for _attempt in range(SERIAL_ATTEMPTS):
-            spec = self._spec(values, csr, x509build.new_serial(), not_before, not_after)
+            spec = self._spec(values, ca["ca_id"], csr, x509build.new_serial(), not_before, not_after)
             tbs = x509build.tbs_for_lint(spec, issuer_cert)
             findings = lint.lint_certificate(tbs, values["lint_profile"])
             errors = lint.errors(findings)
@@ -236,9 +237,8 @@ class CaService(EventSourced):
         values = load_payload(contract.RevokeCertificateV1(), payload or {})
         serial = _normal_serial(serial)
         now = self.store.clock()
-        result = self.store.execute(_cert_stream(serial), lambda history: [
-            e.encode() for e in domain.decide_revoke(domain.fold(decode(r.event_type, r.payload) for r in history),
-                                                     serial, values["reason"], now)])
+        result = self.store.execute(_cert_stream(serial), decider(domain.fold, decode, domain.decide_revoke, serial,
+                                                                  values["reason"], now))
         log.info("certificate_revoked", serial=serial, reason=values["reason"])
         return self.command_result(result, serial=serial, reason=values["reason"], revoked_at=now.isoformat())
 
@@ -288,8 +288,8 @@ class CaService(EventSourced):
         return self.tools.cas.lookup("all", self.store.db.quick_scalar(view.count_query),
                                      lambda: self.store.read(view.all_cas) or None) or []
 
-    def _ca(self, ca_id: str) -> dict:
-        found = next((ca for ca in self._cas() if ca["ca_id"] == str(ca_id)), None)
+    def _ca(self, ca_id: str, cas: list[dict] | None = None) -> dict:
+        found = next((ca for ca in (self._cas() if cas is None else cas) if ca["ca_id"] == str(ca_id)), None)
         if found is None:
             raise NotFound.of("ca", ca_id)
         return found
@@ -316,9 +316,9 @@ class CaService(EventSourced):
                                  code="csr_signature_invalid")
         return csr
 
-    def _spec(self, values: dict, csr, serial: int, not_before, not_after) -> x509build.LeafSpec:
+    def _spec(self, values: dict, ca_id: str, csr, serial: int, not_before, not_after) -> x509build.LeafSpec:
         subject = values["subject"] or {}
-        urls = self._urls(values["ca_id"] or DEFAULT_ISSUING)
+        urls = self._urls(ca_id)
         return x509build.LeafSpec(
             common_name=values["common_name"], organization=subject.get("organization"),
             organizational_unit=subject.get("organizational_unit"), country=subject.get("country"),
@@ -350,7 +350,7 @@ class CaService(EventSourced):
         history = self.store.load(f"crl-{ca_id}")
         published = [decode(r.event_type, r.payload) for r in history]
         next_update = now + timedelta(days=self.tools.settings.crl_validity_days)
-        number = max((e.crl_number for e in published), default=0) + 1
+        number = domain.next_crl_number(published)
         cert = self.tools.certificate(ca)
         entries = self._crl_entries(ca_id)
         sample = x509build.crl_for_lint(cert, entries.lint_sample(), number, now, next_update)
@@ -361,9 +361,9 @@ class CaService(EventSourced):
         # joining and signing ~50 MB for a million entries: on a real thread, so the hub serves meanwhile
         der = tpool.execute(_signed_crl, cert, self.tools.keys.get(ca["key_ref"]), entries, number, now, next_update)
         self.tools.crl_files.put(ca_id, number, der)
-        events = domain.next_crl(published, ca_id, now, next_update, entries.count, _sha256(der))
+        published_now = domain.crl_published(ca_id, number, now, next_update, entries.count, _sha256(der))
         try:
-            self.store.append(f"crl-{ca_id}", len(history), [e.encode() for e in events],
+            self.store.append(f"crl-{ca_id}", len(history), [published_now.encode()],
                               {"correlation_id": str(uuid.uuid4()), "actor": "system:crl", "causation_id": None})
         except ConcurrencyConflict:
             return                                          # a replica published the same moment

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from contracts.ca import REVOCATION_REASONS
+
 ANY_POLICY = "2.5.29.32.0"
 POLICY_DV = "2.23.140.1.2.1"
 POLICY_OV = "2.23.140.1.2.2"
@@ -388,8 +390,6 @@ def tbs_for_lint(spec: LeafSpec, issuer_cert: x509.Certificate) -> bytes:
 # entries and puts their bytes, unchanged, between the CRL's other fields (`crl_tbs`), then signs (`sign_crl`):
 # per entry, nothing but a copy. cryptography's CertificateRevocationListBuilder, which builds an object per
 # entry, needed 9-15 s for 1,000,000 entries on a 2-core box; this takes well under a second (bench/README.md).
-REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
-                      "cessation_of_operation", "certificate_hold", "privilege_withdrawn", "aa_compromise")
 _GENERALIZED_TIME_FROM = dt.datetime(2050, 1, 1, tzinfo=dt.timezone.utc)
 # crlEntryExtensions with only a non-critical reasonCode, one per reason, encoded once: building them per entry
 # was three quarters of `crl_entry`'s time

@@ -205,18 +205,23 @@ class DomainsService(EventSourced):
     @rpc(expected_exceptions=EXPECTED)
     def may_issue_names(self, organization_id: str, department_id: str | None, cert_type: str,
                         wanted: list[str]) -> dict:
-        """`may_issue` for every name of one certificate in one call: {name as given: answer}."""
-        return {name: self.answer_may_issue(organization_id, department_id, cert_type, name) for name in wanted}
+        """`may_issue` for every name of one certificate in one call: {name as given: answer}; the store's head
+        and the clock are read once for all of them."""
+        head, now = self.store.head_now(), self.store.clock()
+        return {name: self.answer_may_issue(organization_id, department_id, cert_type, name, head, now)
+                for name in wanted}
 
-    def answer_may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str) -> dict:
+    def answer_may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str,
+                         head: int | None = None, now=None) -> dict:
         """From the read model, through a PositionCache keyed by the normalised name (no stream replay; one cheap
-        read of the store's head per call when the answer is kept)."""
+        read of the store's head per call — or per `may_issue_names` — when the answer is kept)."""
         name = names.normalise(name)
         view = self._view
         covering = self.tools.may_issue_cache.lookup(
-            name, self.store.head_now(),
+            name, self.store.head_now() if head is None else head,
             lambda: self.store.read(lambda conn: view.covering(conn, name)))
-        return domain.may_issue(name, covering or [], organization_id, department_id, cert_type, self.store.clock())
+        return domain.may_issue(name, covering or [], organization_id, department_id, cert_type,
+                                now or self.store.clock())
 
     # ---- helpers ------------------------------------------------------------------------------------------
     @property

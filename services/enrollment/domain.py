@@ -182,12 +182,12 @@ def decide_issuance_failed(state: Ssl, ssl_id: str, reason: str, findings: list[
     return [SslIssuanceFailed(ssl_id, reason, findings)]
 
 
-def decide_downloaded(state: Ssl, ssl_id: str, fmt: str, by: str, first_by_requester: bool) -> list:
+def decide_downloaded(state: Ssl, ssl_id: str, fmt: str, by: str) -> list:
     _existing(state, ssl_id)
     if state.status not in (Status.ISSUED, Status.DOWNLOADED, Status.REVOKED):
         raise Conflict(f"the request is {state.status}; there is no certificate to download yet",
                        code=f"ssl_{state.status}")
-    if state.status is Status.ISSUED and first_by_requester:
+    if state.status is Status.ISSUED:
         return [SslDownloaded(ssl_id, fmt, by)]
     return []
 

@@ -30,11 +30,10 @@ from services.enrollment import domain, profiles
 from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssued, SslRequested, decode
 from services.enrollment.projections import EnrollmentView, ssl_view
-from services.runtime.entrypoint_helpers import load_payload, parse_id
+from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.kept_secrets import KeptSecrets
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
                                           rpc_call, settings_of)
-from services.runtime.store import StreamAppend
 
 log = structlog.get_logger(__name__)
 
@@ -83,8 +82,8 @@ class EnrollmentService(EventSourced):
             values = load_payload(contract.ProfileFieldsV1(now=self.store.clock()), _json_ready(values))
             profile_id = _default_profile_id(values["name"])
             try:
-                self.store.execute(_profile_stream(profile_id), lambda history, v=values, p=profile_id: [
-                    e.encode() for e in domain.decide_create_profile(self._fold_profile(history), p, _json_ready(v))])
+                self.store.execute(_profile_stream(profile_id),
+                                   _profile_decider(domain.decide_create_profile, profile_id, _json_ready(values)))
             except Exception as exc:   # noqa: BLE001 — a replica created it at the same moment
                 log.info("default_profile_skipped", name=values["name"], reason=type(exc).__name__)
         return True
@@ -106,8 +105,8 @@ class EnrollmentService(EventSourced):
     def create_profile(self, payload: dict, profile_id: str | None = None) -> dict:
         values = _json_ready(load_payload(contract.ProfileFieldsV1(now=self.store.clock()), payload))
         profile_id = parse_id(profile_id or uuid.uuid4(), "profile")
-        result = self.store.execute(_profile_stream(profile_id), lambda history: [
-            e.encode() for e in domain.decide_create_profile(self._fold_profile(history), profile_id, values)])
+        result = self.store.execute(_profile_stream(profile_id),
+                                    _profile_decider(domain.decide_create_profile, profile_id, values))
         return self.command_result(result, profile=self.get_profile(profile_id))
 
     @rpc(expected_exceptions=EXPECTED)
@@ -116,15 +115,15 @@ class EnrollmentService(EventSourced):
         current = self.get_profile(profile_id)
         merged = {k: v for k, v in current.items() if k not in ("profile_id", "created_at", "updated_at")}
         values = _json_ready(load_payload(contract.ProfileFieldsV1(now=self.store.clock()), {**merged, **changes}))
-        result = self.store.execute(_profile_stream(profile_id), lambda history: [
-            e.encode() for e in domain.decide_update_profile(self._fold_profile(history), profile_id, values)])
+        result = self.store.execute(_profile_stream(profile_id),
+                                    _profile_decider(domain.decide_update_profile, profile_id, values))
         return self.command_result(result, profile=self.get_profile(profile_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def delete_profile(self, profile_id: str) -> dict:
         profile_id = parse_id(profile_id, "profile")
-        result = self.store.execute(_profile_stream(profile_id), lambda history: [
-            e.encode() for e in domain.decide_delete_profile(self._fold_profile(history), profile_id)])
+        result = self.store.execute(_profile_stream(profile_id),
+                                    _profile_decider(domain.decide_delete_profile, profile_id))
         return self.command_result(result)
 
     # ---- SSL requests -------------------------------------------------------------------------------------
@@ -189,14 +188,14 @@ class EnrollmentService(EventSourced):
         automatic = auto_approve or not profile["requires_approval"]
         if not automatic:
             self._sign(requested, profile, dry_run=True)             # lint now: a bad profile refuses at once
-            result = self.store.append(_ssl_stream(ssl_id), 0, [requested.encode()], self.context.metadata())
-            return self.command_result(result, ssl=self.get_ssl(ssl_id))
-        issued, collection_id = self._sign(requested, profile)
-        events = domain.decide_request(domain.Ssl(), requested, requested_by) + [issued]
-        result = self.store.append_streams([StreamAppend(_ssl_stream(ssl_id), 0, tuple(e.encode() for e in events))],
-                                           self.context.metadata())
-        self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
-        self._supersede(requested)
+            events = domain.decide_request(domain.Ssl(), requested, None)
+        else:
+            issued, collection_id = self._sign(requested, profile)
+            events = domain.decide_request(domain.Ssl(), requested, requested_by) + [issued]
+        result = self.store.append(_ssl_stream(ssl_id), 0, [e.encode() for e in events], self.context.metadata())
+        if automatic:
+            self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
+            self._supersede(requested)
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
 
     def _supersede(self, requested: SslRequested) -> None:
@@ -212,8 +211,8 @@ class EnrollmentService(EventSourced):
     def approve_ssl(self, ssl_id: str, approver: str, payload: dict | None = None) -> dict:
         values = load_payload(contract.ApproveV1(), payload or {})
         ssl_id = parse_id(ssl_id, "ssl")
-        self.store.execute(_ssl_stream(ssl_id), lambda history: [
-            e.encode() for e in domain.decide_approve(self._fold(history), ssl_id, approver, values["message"])])
+        self.store.execute(_ssl_stream(ssl_id),
+                           _ssl_decider(domain.decide_approve, ssl_id, approver, values["message"]))
         state = self._fold(self.store.load(_ssl_stream(ssl_id)))
         profile = self.get_profile(state.request.profile_id)
         try:
@@ -225,11 +224,10 @@ class EnrollmentService(EventSourced):
             refused = isinstance(failed, DomainError)
             reason = failed.message if refused else f"the CA did not answer ({type(failed).__name__})"
             findings = failed.details.get("findings", []) if refused and isinstance(failed.details, dict) else []
-            self.store.execute(_ssl_stream(ssl_id), lambda history: [e.encode() for e in domain.decide_issuance_failed(
-                self._fold(history), ssl_id, reason, findings)])
+            self.store.execute(_ssl_stream(ssl_id),
+                               _ssl_decider(domain.decide_issuance_failed, ssl_id, reason, findings))
             raise
-        result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
-            e.encode() for e in domain.decide_issued(self._fold(history), issued)])
+        result = self.store.execute(_ssl_stream(ssl_id), _ssl_decider(domain.decide_issued, issued))
         self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
         self._supersede(state.request)
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
@@ -238,8 +236,8 @@ class EnrollmentService(EventSourced):
     def decline_ssl(self, ssl_id: str, admin: str, payload: dict) -> dict:
         values = load_payload(contract.DeclineV1(), payload)
         ssl_id = parse_id(ssl_id, "ssl")
-        result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
-            e.encode() for e in domain.decide_decline(self._fold(history), ssl_id, admin, values["reason"])])
+        result = self.store.execute(_ssl_stream(ssl_id),
+                                    _ssl_decider(domain.decide_decline, ssl_id, admin, values["reason"]))
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
 
     @rpc(expected_exceptions=EXPECTED)
@@ -250,8 +248,8 @@ class EnrollmentService(EventSourced):
         domain.decide_revoke(state, ssl_id, values["reason"], admin)      # refuse before asking the CA
         rpc_call(self.ca_rpc.revoke_certificate, state.serial, {"reason": values["reason"]},
                  timeout=self.context.settings.rpc_timeout)
-        result = self.store.execute(_ssl_stream(ssl_id), lambda history: [
-            e.encode() for e in domain.decide_revoke(self._fold(history), ssl_id, values["reason"], admin)])
+        result = self.store.execute(_ssl_stream(ssl_id),
+                                    _ssl_decider(domain.decide_revoke, ssl_id, values["reason"], admin))
         return self.command_result(result, ssl=self.get_ssl(ssl_id))
 
     @rpc(expected_exceptions=EXPECTED)
@@ -271,19 +269,12 @@ class EnrollmentService(EventSourced):
     def download_ssl(self, ssl_id: str, fmt: str, by: str) -> dict:
         """The certificate in a format of contracts.enrollment.DOWNLOAD_FORMATS: {content_b64, mimetype,
         filename}. The first download moves `issued` to `downloaded`."""
-        if fmt not in contract.DOWNLOAD_FORMATS:
-            raise InvalidRequest(f"format must be one of {', '.join(contract.DOWNLOAD_FORMATS)}",
-                                 {"format": ["unknown"]}, code="unknown_format")
+        _check_format(fmt)
         ssl_id = parse_id(ssl_id, "ssl")
         row = self.store.read(lambda conn: self._view.ssl_record(conn, ssl_id))
         if row is None:
             raise NotFound.of("ssl", ssl_id)
-        self.store.execute(_ssl_stream(ssl_id), lambda history: [
-            e.encode() for e in domain.decide_downloaded(self._fold(history), ssl_id, fmt, by, True)])
-        mimetype, extension, _ = contract.DOWNLOAD_FORMATS[fmt]
-        content = _render(fmt, row["certificate_pem"], row["chain_pem"] or [])
-        return {"content_b64": base64.b64encode(content).decode(), "mimetype": mimetype,
-                "filename": f"{row['common_name'].replace('*', 'wildcard')}.{extension}"}
+        return self._download(row, fmt, by)
 
     @rpc(expected_exceptions=EXPECTED)
     def collection_mail(self, ssl_id: str) -> dict:
@@ -310,7 +301,17 @@ class EnrollmentService(EventSourced):
         row = self.store.read(lambda conn: self._view.ssl_by_collection(conn, _sha256(str(collection_id))))
         if row is None:
             raise NotFound.of("collection", "link")
-        return self.download_ssl(row["ssl_id"], fmt, "collection-link")
+        _check_format(fmt)
+        return self._download(row, fmt, "collection-link")
+
+    def _download(self, row: dict, fmt: str, by: str) -> dict:
+        if row["status"] not in ("downloaded", "revoked"):    # only then is there nothing to record or refuse
+            self.store.execute(_ssl_stream(row["ssl_id"]),
+                               _ssl_decider(domain.decide_downloaded, row["ssl_id"], fmt, by))
+        mimetype, extension, _ = contract.DOWNLOAD_FORMATS[fmt]
+        content = _render(fmt, row["certificate_pem"], row["chain_pem"] or [])
+        return {"content_b64": base64.b64encode(content).decode(), "mimetype": mimetype,
+                "filename": f"{row['common_name'].replace('*', 'wildcard')}.{extension}"}
 
     # ---- helpers ------------------------------------------------------------------------------------------
     @property
@@ -320,10 +321,6 @@ class EnrollmentService(EventSourced):
     @staticmethod
     def _fold(history) -> domain.Ssl:
         return domain.fold(decode(r.event_type, r.payload) for r in history)
-
-    @staticmethod
-    def _fold_profile(history) -> domain.Profile:
-        return domain.fold_profile(decode(r.event_type, r.payload) for r in history)
 
     def _call(self, method, *args):
         return rpc_call(method, *args, timeout=self.context.settings.rpc_timeout)
@@ -369,6 +366,20 @@ class EnrollmentService(EventSourced):
         return SslIssued(requested.ssl_id, answer["serial"], answer["ca_id"], answer["not_before"],
                          answer["not_after"], answer["sha256_fingerprint"], answer["certificate_pem"],
                          answer["chain_pem"], _sha256(collection_id)), collection_id
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in contract.DOWNLOAD_FORMATS:
+        raise InvalidRequest(f"format must be one of {', '.join(contract.DOWNLOAD_FORMATS)}",
+                             {"format": ["unknown"]}, code="unknown_format")
+
+
+def _ssl_decider(decide, *args):
+    return decider(domain.fold, decode, decide, *args)
+
+
+def _profile_decider(decide, *args):
+    return decider(domain.fold_profile, decode, decide, *args)
 
 
 def _sha256(text: str) -> str:

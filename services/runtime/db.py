@@ -65,7 +65,7 @@ class Database:
         key = (query, self.engine.dialect.name, params is not None)
         compiled = _QUICK_SQL.get(key)
         if compiled is None:
-            compiled = _QUICK_SQL[key] = _QuickStatement.of(query, self.engine.dialect, bound=params is not None)
+            compiled = _QUICK_SQL[key] = DriverStatement.of(query, self.engine.dialect, bound=params is not None)
         sql, args = compiled.sql, compiled.arguments(params)
         raw = self.engine.raw_connection()
         driver = raw.driver_connection
@@ -95,8 +95,9 @@ class Database:
 
 
 @dataclass(frozen=True)
-class _QuickStatement:
-    """A statement compiled once for Database.quick_scalar: its SQL text and, for a bound one, how to turn the
+class DriverStatement:
+    """A statement compiled for the DB-API driver (Database.quick_scalar, raw batch reads): its SQL text and, for a
+    bound one, how to turn the
     caller's values into the driver's arguments (a tuple in placeholder order for positional paramstyles such as
     SQLite's qmark, a dict for named ones such as psycopg's pyformat)."""
 
@@ -105,7 +106,7 @@ class _QuickStatement:
     order: tuple[str, ...] | None          # positional paramstyles: the parameter names in placeholder order
 
     @classmethod
-    def of(cls, query: sa.Select, dialect, bound: bool) -> "_QuickStatement":
+    def of(cls, query: sa.Select, dialect, bound: bool) -> "DriverStatement":
         if not bound:
             return cls(str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})), None, None)
         compiled = query.compile(dialect=dialect)

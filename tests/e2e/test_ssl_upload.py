@@ -10,7 +10,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests import factories
-from tests.e2e.test_ssl_lifecycle import cp, world  # noqa: F401 — this module's own Certplane and world
+from tests.e2e.conftest import Embedded
+from tests.e2e.test_ssl_lifecycle import world  # noqa: F401 — this module's own world, on its own Certplane
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory):
+    """As test_ssl_lifecycle's Certplane, without its renewal of every auto-renew certificate each second: here
+    such a renewal would add a request behind the counts the refusal tests compare."""
+    server = Embedded(tmp_path_factory.mktemp("var"), tmp_path_factory.mktemp("logs"),
+                      CERTPLANE_PUBLIC_BASE_URL="http://pki.certplane-e2e.example.com").start()
+    yield server
+    server.stop()
 
 SSL = "/api/v1/ssl"
 

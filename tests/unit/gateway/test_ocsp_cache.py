@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from gateway.ocsp import (HTTP_MAX_AGE, CertId, OcspResponder, ResponseCache, cacheable_cert_id, signed_answer)
+from gateway.ocsp import (HTTP_MAX_AGE, MISSED, CertId, OcspResponder, ResponseCache, cacheable_cert_id, signed_answer)
 
 DER = serialization.Encoding.DER
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -282,6 +282,23 @@ def test_the_fast_path_answers_a_kept_answer_and_puts_back_what_it_cannot(ca, wo
     status, headers, body = responder.respond_early(environ("POST", "/ocsp", der))
     assert status == "200 OK" and body == kept and ask_ca.calls == 1
     assert dict(headers) == {"Content-Type": "application/ocsp-response", "Content-Length": str(len(kept))}
+
+
+def test_after_a_fast_path_miss_the_route_asks_the_ca_without_reading_the_status_again(ca, world):
+    responder, statuses, ask_ca, _clock = world
+    reads = []
+    status_of = responder.status_of
+    responder.status_of = lambda serial: reads.append(serial) or status_of(serial)
+    statuses[42] = "good"
+    der = request_der(ca, 42)
+    request = environ("POST", "/ocsp", der)
+    assert responder.respond_early(request) is None and reads == [42]
+    answer, entry = responder.answer(der, ask_ca, request[MISSED])
+    assert reads == [42] and ask_ca.calls == 1 and entry is not None    # kept all the same
+    assert responder.cached(der) is entry
+    other = request_der(ca, 43)                    # what the fast path saw was another request: looked up anew
+    responder.answer(other, ask_ca, request[MISSED])
+    assert reads == [42, 42, 43] and ask_ca.calls == 2
 
 
 def test_the_fast_path_answers_get_with_rfc5019_cache_headers(ca, world):
