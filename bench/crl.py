@@ -327,10 +327,10 @@ def child(args) -> int:
     now = dt.datetime.fromisoformat(args.now)
     store = EventStore(make_database(args.db_url, args.schema), "ca", [CaView], clock=lambda: now)
     view = store.projection(CaView)
-    tools = SimpleNamespace(settings=SimpleNamespace(crl_validity_days=VALIDITY.days), keys={KEY_REF: key},
-                            crl_files=CrlFiles(store.db), certificate=lambda ca: cert)
+    tools = SimpleNamespace(settings=SimpleNamespace(crl_validity_days=VALIDITY.days, crl_refresh_hours=24),
+                            keys={KEY_REF: key}, crl_files=CrlFiles(store.db), certificate=lambda ca: cert)
     service = worker_factory(CaService, store=StoreHandle(store, _WorkerInfo()), tools=tools)
-    ca = {"ca_id": CA_ID, "key_ref": KEY_REF}
+    ca = {"ca_id": CA_ID, "key_ref": KEY_REF, "kind": "issuing"}
 
     lint.warm_up()                                       # as CaTools.setup does at service start
     small = x509build.CrlEntries.of([_encode(entry) for entry in generate(20, 1, now)])

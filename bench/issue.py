@@ -13,7 +13,7 @@ in a leaf must be public DNS names, or the BR lint refuses it). The ca service c
 at first start. Set-up through the API: `certplane admin create` (an MRAO), log in, first-login password change;
 one organization (O=Bench Issue Org, C=DE, ST=Berlin, L=Berlin); the domain `bench-issue.example.com` delegated
 to it for ssl (an MRAO's delegation is approved at once); and a profile "Bench TLS (no approval)" created with
-POST /api/v1/profiles as a copy of the default "TLS Server (OV)" with requires_approval false. (The MRAO also holds
+POST /api/v1/profiles as a copy of the default "Private TLS Server" with requires_approval false. (The MRAO also holds
 "SSL auto approve", so the gateway passes auto_approve=true as well: both roads lead to the same issuance path.)
 
 One measured request is `POST /api/v1/ssl` {organization_id, profile_id, term_days: 90, csr} with a P-256 CSR for
@@ -22,7 +22,7 @@ and it counts only if it answers 201 with status "issued". What happens: the gat
 calls enrollment.request_ssl over RPC; enrollment parses the CSR, checks it against the profile, asks
 domains.may_issue for the name and orgs.get_organization for the subject (two RPCs), then ca.issue_certificate
 (RPC): the ca reads its CAs, parses and verifies the CSR, builds the to-be-signed certificate, lints it with pkilint
-(profile serverauth), appends certificate_signing, signs with the decrypted CA key, appends certificate_issued and
+(the private profile: RFC 5280), appends certificate_signing, signs with the decrypted CA key, appends certificate_issued and
 answers with the certificate and chain; enrollment then appends requested+approved+issued in one append and
 answers with the SSL view. Everything is persisted in PostgreSQL before the 201.
 
@@ -30,7 +30,7 @@ answers with the SSL view. Everything is persisted in PostgreSQL before the 201.
 `multiprocessing` pool of os.cpu_count() workers (spawned; each builds pkilint's validators with `lint.warm_up()`
 before the clock starts). Per certificate: load the CSR's public key, make the `x509build.LeafSpec` the ca makes
 (same subject fields, SAN, key usage, EKU, 90 days, fresh serial, the CRL/OCSP URLs of
-http://pki.bench.example.com), `x509build.tbs_for_lint`, `lint.lint_certificate(tbs, "serverauth")` (any ERROR
+http://pki.bench.example.com), `x509build.tbs_for_lint`, `lint.lint_certificate(tbs, "rfc5280")` (any ERROR
 counts as a failure), `x509build.build_leaf` with a P-256 issuing CA built in this process, then the PEM, the
 sha256 fingerprint and the tbs hash the ca also computes. Not included: the CSR signature check, the CA-key
 decryption, JSON, RPC, SQL. Certificates/s = certificates / wall time of the pool run.
@@ -177,9 +177,9 @@ def _issue_in_process(i: int) -> int:
         state=ORG["state"], locality=ORG["city"], sans=[("dns", name)], not_before=not_before,
         not_after=x509build.validity_end(not_before, TERM_DAYS), key_usage={"digital_signature"},
         extended_key_usage=["server_auth"], serial=x509build.new_serial(), public_key=csr.public_key(),
-        urls=w["urls"])
+        urls=w["urls"], certificate_policies=())          # a private certificate asserts no CA/B Forum policy
     tbs = x509build.tbs_for_lint(spec, w["issuer"])
-    if lint.errors(lint.lint_certificate(tbs, "serverauth")):
+    if lint.errors(lint.lint_certificate(tbs, "rfc5280")):
         return 1
     hashlib.sha256(tbs).hexdigest()
     certificate = x509build.build_leaf(spec, w["issuer"], w["key"])
@@ -412,11 +412,11 @@ def set_up_world(base_url: str, token: str) -> dict:
         deadline = time.monotonic() + 60
         while True:         # enrollment makes the default profiles on its first timer tick
             items = call(s, "GET", f"{base_url}/api/v1/profiles", 200).json()["items"]
-            default = next((p for p in items if p["name"] == "TLS Server (OV)"), None)
+            default = next((p for p in items if p["name"] == "Private TLS Server"), None)
             if default is not None:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("no default profile 'TLS Server (OV)' after 60 s")
+                raise RuntimeError("no default profile 'Private TLS Server' after 60 s")
             time.sleep(0.3)
         body = {k: v for k, v in default.items() if k not in ("profile_id", "created_at", "updated_at")}
         body.update(name="Bench TLS (no approval)", requires_approval=False)

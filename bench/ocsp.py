@@ -10,7 +10,7 @@ CERTPLANE_VAR_DIR, free HTTP and health ports, CERTPLANE_PUBLIC_BASE_URL=http://
 leaves' CRL/OCSP links lint). The script logs in as the initial MRAO (var/initial-admin.txt, first-login password
 change done; the MRAO holds every privilege, so requests are issued at once), creates an organization and the
 domain ocsp-bench.example.com delegated to it for ssl, and issues `--certificates` certificates through
-`POST /api/v1/ssl` (profile "TLS Server (OV)", 90 days) from P-256 CSRs made here, then revokes every
+`POST /api/v1/ssl` (profile "Private TLS Server", 90 days) from P-256 CSRs made here, then revokes every
 `--revoke-every`-th through `POST /api/v1/ssl/<id>/revoke`, cycling over the reasons both responders can name
 (unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation; `openssl ocsp` has no name
 for privilege_withdrawn).
@@ -202,11 +202,11 @@ def populate(server: Server, token: str, certificates: int, revoke_every: int) -
         profiles = []
         while not profiles and time.monotonic() < deadline:
             profiles = [p for p in call(s, "GET", f"{base}/api/v1/profiles", 200).json()["items"]
-                        if p["name"] == "TLS Server (OV)"]
+                        if p["name"] == "Private TLS Server"]
             if not profiles:
                 time.sleep(0.2)
         if not profiles:
-            raise RuntimeError("no 'TLS Server (OV)' profile after 30 s")
+            raise RuntimeError("no 'Private TLS Server' profile after 30 s")
         issued = {}
         for n in range(certificates):
             name = f"host{n}.{DOMAIN}"

@@ -153,24 +153,37 @@ def missing_privileges(actor: Principal, privileges: Iterable[str]) -> set[str]:
     return set() if actor.is_mrao else set(privileges) - set(actor.privileges)
 
 
-# ---- domains and their delegations (DESIGN §1: delegation made by an MRAO is approved, others wait) ---------
+# ---- domains, IP networks and their delegations (DESIGN §1: delegation made by an MRAO is approved, others wait;
+# networks are delegated the same way as domains, by these same rules) -------------------------------------------
 
-def sees_domain(p: Principal, delegations: Iterable[dict]) -> bool:
-    """MRAO: every domain. Others: a domain with a delegation (of any status) of one of their certificate types
-    to one of their organizations (a department delegation counts for the organization's RAO) or departments."""
+def sees_delegation(p: Principal, delegation: dict) -> bool:
+    """MRAO: every delegation. Others: a delegation (of any status) of one of their certificate types to one of
+    their organizations (a department delegation counts for the organization's RAO) or departments. The same rule
+    for domains and IP networks."""
     if p.is_mrao:
         return True
-    for d in delegations:
-        for cert_type in d["cert_types"]:
-            if d["organization_id"] in p.organizations([cert_type]):
-                return True
-            if d.get("department_id") and d["department_id"] in p.departments([cert_type]):
-                return True
+    for cert_type in delegation["cert_types"]:
+        if delegation["organization_id"] in p.organizations([cert_type]):
+            return True
+        if delegation.get("department_id") and delegation["department_id"] in p.departments([cert_type]):
+            return True
     return False
 
 
+def visible_delegations(p: Principal, delegations: Iterable[dict]) -> list[dict]:
+    """The delegations of a domain or network that `p` sees: on a domain shared by organizations A and B, an RAO
+    of A sees A's delegations only (B's ids, status and approver are none of its business)."""
+    return [d for d in delegations if sees_delegation(p, d)]
+
+
+def sees_domain(p: Principal, delegations: Iterable[dict]) -> bool:
+    """MRAO: every domain (or network). Others: one with a delegation they see (sees_delegation)."""
+    return p.is_mrao or any(sees_delegation(p, d) for d in delegations)
+
+
 def domain_scope(p: Principal) -> dict:
-    """What the domains service needs to list only the domains `p` sees (the same rule as sees_domain)."""
+    """What the domains service needs to list only the domains (and networks) `p` sees, and to match list filters
+    against the delegations `p` sees only (the same rule as sees_delegation)."""
     if p.is_mrao:
         return {"all": True}
     types = ("ssl", "client", "code_signing")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+from contracts.access import CERT_TYPES
+from contracts.certificate_rules import TRUST_CLASSES
+
 SOURCE = "ca"
 
 CA_KINDS = ("root", "issuing")
@@ -18,7 +21,10 @@ REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affilia
 # aACompromise are for CA certificates only (and certificateHold not at all).
 LEAF_REVOCATION_REASONS = ("unspecified", "key_compromise", "affiliation_changed", "superseded",
                            "cessation_of_operation", "privilege_withdrawn")
-LINT_PROFILES = ("serverauth", "rfc5280")
+# BR 7.2.2 for a CA certificate's entry in its root's ARL: the leaf reasons plus cACompromise
+CA_REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
+                         "cessation_of_operation", "privilege_withdrawn")
+CA_REVOCATION_STATUSES = ("requested", "revoked")
 
 
 # ---- RPC requests (V1) ------------------------------------------------------------------------------------
@@ -34,23 +40,28 @@ class SubjectV1(Schema):
     locality = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=128))
 
 
-class IssueCertificateV1(Schema):
-    """What enrollment asks the CA to sign. The CA builds the certificate, lints it, records the pre-issuance event,
-    signs, records the issuance; the CSR's own subject and extensions are not copied."""
+class IssueCertificateV2(Schema):
+    """What an enrollment path asks the CA to sign. The CA builds the certificate — it copies nothing of the CSR
+    but its key — and is the last word on it: it judges the key, the term, the names, keyUsage and EKU again by
+    contracts/certificate_rules.py for the certificate type and trust class asked for, and lints with the profile
+    those two decide (V1 let the caller name the lint profile). Then it records the pre-issuance event, signs and
+    records the issuance."""
     class Meta:
         unknown = RAISE
 
     request_id = fields.String(required=True, validate=validate.Length(min=1, max=80))
     ca_id = fields.UUID(allow_none=True, load_default=None, metadata={"description": "null: the default issuing CA"})
+    cert_type = fields.String(required=True, validate=validate.OneOf(CERT_TYPES))
+    trust_class = fields.String(load_default="private", validate=validate.OneOf(TRUST_CLASSES))
     csr_pem = fields.String(required=True, validate=validate.Length(min=1, max=65536))
-    common_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
-    sans = fields.List(fields.String(validate=validate.Length(min=1, max=255)), required=True,
-                       validate=validate.Length(min=1, max=250))
+    common_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=300))
+    sans = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
+                       validate=validate.Length(max=250),
+                       metadata={"description": "DNS names and IP addresses (a TLS certificate needs one)"})
     subject = fields.Nested(SubjectV1, load_default=dict)
     term_days = fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
     key_usage = fields.List(fields.String(), required=True)
     extended_key_usage = fields.List(fields.String(), required=True)
-    lint_profile = fields.String(required=True, validate=validate.OneOf(LINT_PROFILES))
     dry_run = fields.Boolean(load_default=False, metadata={"description": "lint only: nothing recorded or signed"})
 
 
@@ -72,7 +83,41 @@ class RevokeCertificateV1(Schema):
     reason = fields.String(load_default="unspecified", validate=validate.OneOf(LEAF_REVOCATION_REASONS))
 
 
+class CaRevocationRequestV1(Schema):
+    """POST /api/v1/cas/{id}/revoke: an MRAO asks to revoke an issuing CA; a different MRAO approves (dual
+    control, DESIGN §6)."""
+    class Meta:
+        unknown = RAISE
+
+    reason = fields.String(required=True, validate=validate.OneOf(CA_REVOCATION_REASONS))
+
+
+class CaRevocationDecisionV1(Schema):
+    """POST /api/v1/cas/{id}/revoke/approve or …/reject: an optional message, kept in the event."""
+    class Meta:
+        unknown = RAISE
+
+    message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
 # ---- RPC answers (V1) -------------------------------------------------------------------------------------
+
+class CaRevocationV1(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(CA_REVOCATION_STATUSES))
+    reason = fields.String(required=True, validate=validate.OneOf(CA_REVOCATION_REASONS))
+    requested_by = fields.String(required=True, metadata={"description": "admin id"})
+    requested_at = fields.String(required=True)
+    approved_by = fields.String(allow_none=True, metadata={"description": "admin id, once revoked"})
+    revoked_at = fields.String(allow_none=True)
+
+
+class CaCertificateV1(Schema):
+    serial = fields.String(required=True)
+    not_before = fields.String(required=True)
+    not_after = fields.String(required=True)
+    sha256_fingerprint = fields.String(required=True)
+    current = fields.Boolean(required=True, metadata={"description": "the one chains and /ca/{id}.crt serve"})
+
 
 class CaV1(Schema):
     ca_id = fields.UUID(required=True)
@@ -87,6 +132,12 @@ class CaV1(Schema):
     sha256_fingerprint = fields.String(required=True)
     certificate_pem = fields.String(required=True)
     default = fields.Boolean(required=True, metadata={"description": "the issuing CA used when none is named"})
+    status = fields.String(required=True, validate=validate.OneOf(("active", "revoked")),
+                           metadata={"description": "revoked: the CA signs nothing more; its CRL is still published"})
+    revocation = fields.Nested(CaRevocationV1, required=True, allow_none=True,
+                               metadata={"description": "a pending (requested) or done (revoked) revocation"})
+    certificates = fields.List(fields.Nested(CaCertificateV1), required=True, metadata={
+        "description": "every certificate of the CA's key, oldest first; GET /ca/{id}.crt?serial= serves each"})
 
 
 # ---- events (V1) ------------------------------------------------------------------------------------------
@@ -151,8 +202,53 @@ class CrlPublishedV1(_Event):
     sha256 = fields.String(required=True, metadata={"description": "of the DER (the CRL itself is at /crl/<ca>.crl)"})
 
 
+class CaCertificateReissuedV1(_Event):
+    """A new certificate for the same CA key (new validity, links from the current public base URL); it is the
+    CA's current certificate from now on. The earlier ones stay valid until they expire or the CA is revoked."""
+    ca_id = fields.UUID(required=True)
+    parent_ca_id = fields.UUID(allow_none=True, metadata={"description": "the signer; null: a self-signed root"})
+    certificate_pem = fields.String(required=True)
+    serial = fields.String(required=True)
+    subject = fields.String(required=True)
+    not_before = fields.String(required=True)
+    not_after = fields.String(required=True)
+    sha256_fingerprint = fields.String(required=True)
+    previous_serial = fields.String(required=True)
+
+
+class CaRevocationRequestedV1(_Event):
+    ca_id = fields.UUID(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(CA_REVOCATION_REASONS))
+    requested_by = fields.String(required=True)
+    requested_at = fields.String(required=True)
+
+
+class CaRevocationRejectedV1(_Event):
+    ca_id = fields.UUID(required=True)
+    rejected_by = fields.String(required=True)
+    rejected_at = fields.String(required=True)
+    message = fields.String(allow_none=True)
+
+
+class CaRevokedV1(_Event):
+    """The second MRAO approved: every certificate of the CA's key (`serials`) is revoked by its parent, so it is
+    in the parent's ARL and OCSP answers revoked for it; the CA signs nothing more."""
+    ca_id = fields.UUID(required=True)
+    parent_ca_id = fields.UUID(required=True)
+    serials = fields.List(fields.String(), required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(CA_REVOCATION_REASONS))
+    requested_by = fields.String(required=True)
+    approved_by = fields.String(required=True)
+    revoked_at = fields.String(required=True)
+    message = fields.String(allow_none=True)
+
+
 EVENTS = {
     "ca_created.v1": CaCreatedV1,
+    "ca_certificate_reissued.v1": CaCertificateReissuedV1,
+    "ca_revocation_requested.v1": CaRevocationRequestedV1,
+    "ca_revocation_rejected.v1": CaRevocationRejectedV1,
+    "ca_revoked.v1": CaRevokedV1,
     "certificate_signing.v1": CertificateSigningV1,
     "certificate_issued.v1": CertificateIssuedV1,
     "certificate_revoked.v1": CertificateRevokedV1,
@@ -179,4 +275,20 @@ EXAMPLES = {
                                "revoked_at": "2026-12-01T10:00:00+00:00"},
     "crl_published.v1": {"ca_id": _CA, "crl_number": 7, "this_update": "2026-12-01T10:00:30+00:00",
                          "next_update": "2026-12-08T10:00:30+00:00", "entries": 1, "sha256": "23" * 32},
+    "ca_certificate_reissued.v1": {"ca_id": _CA, "parent_ca_id": "5c0a0000-0000-4000-8000-0000000000c0",
+                                   "certificate_pem": _PEM, "serial": "0a1c",
+                                   "subject": "CN=Certplane Issuing CA,O=Certplane",
+                                   "not_before": "2027-01-10T00:00:00+00:00",
+                                   "not_after": "2037-01-08T00:00:00+00:00", "sha256_fingerprint": "ce" * 32,
+                                   "previous_serial": "0a1b"},
+    "ca_revocation_requested.v1": {"ca_id": _CA, "reason": "ca_compromise",
+                                   "requested_by": "0d000000-0000-4000-8000-00000000a001",
+                                   "requested_at": "2027-02-01T09:00:00+00:00"},
+    "ca_revocation_rejected.v1": {"ca_id": _CA, "rejected_by": "0d000000-0000-4000-8000-00000000a002",
+                                  "rejected_at": "2027-02-01T09:30:00+00:00", "message": "false alarm"},
+    "ca_revoked.v1": {"ca_id": _CA, "parent_ca_id": "5c0a0000-0000-4000-8000-0000000000c0",
+                      "serials": ["0a1b", "0a1c"], "reason": "ca_compromise",
+                      "requested_by": "0d000000-0000-4000-8000-00000000a001",
+                      "approved_by": "0d000000-0000-4000-8000-00000000a002",
+                      "revoked_at": "2027-02-01T10:00:00+00:00", "message": None},
 }

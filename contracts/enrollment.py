@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from contracts.access import CERT_TYPES
 from contracts.ca import LEAF_REVOCATION_REASONS
 from contracts.common import text
+from contracts.certificate_rules import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, CODE_SIGNING_KEY_TYPES,  # noqa: F401 (re-exported)
+                                         EKU_ALLOWED, EKU_REQUIRED, EXTENDED_KEY_USAGES, KEY_TYPES, KEY_USAGE_ALLOWED,
+                                         KEY_USAGES, MAX_COMMON_NAME, MAX_TERM_DAYS, TRUST_CLASSES,
+                                         br_max_validity_days, max_validity_days)
 
 SOURCE = "enrollment"
 
@@ -25,36 +29,9 @@ DOWNLOAD_FORMATS = {
 
 # ---- certificate profiles (the rules per certificate type are explained in services/enrollment/profiles.py) ----
 
-KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")
-KEY_USAGES = ("digital_signature", "key_encipherment", "key_agreement", "content_commitment", "data_encipherment")
-EXTENDED_KEY_USAGES = ("server_auth", "client_auth", "code_signing", "email_protection")
-
-MAX_TERM_DAYS = 398
+# The key, name, validity and usage rules are contracts/certificate_rules.py (shared with the ca); their
+# constants are imported above for the profile schema and its readers.
 MAX_SANS = 250
-MAX_COMMON_NAME = 64                        # ub-common-name, RFC 5280
-
-# CA/Browser Forum BR 6.3.2 (ballot SC-081), as DESIGN §6 states it: (issued before, at most days), then the last.
-BR_VALIDITY_STEPS = ((datetime(2027, 3, 15, tzinfo=timezone.utc), 200),
-                     (datetime(2029, 3, 15, tzinfo=timezone.utc), 100))
-BR_FINAL_MAX_DAYS = 47
-
-# What each certificate type may carry (see the module docstring).
-EKU_ALLOWED = {"ssl": {"server_auth", "client_auth"}, "client": {"client_auth", "email_protection"},
-               "code_signing": {"code_signing"}, "device": {"server_auth", "client_auth"}}
-EKU_REQUIRED = {"ssl": {"server_auth"}, "client": set(), "code_signing": {"code_signing"}, "device": set()}
-KEY_USAGE_ALLOWED = {"ssl": {"digital_signature"}, "client": {"digital_signature", "content_commitment"},
-                     "code_signing": {"digital_signature"}, "device": {"digital_signature"}}
-CODE_SIGNING_KEY_TYPES = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")   # CS BR 6.1.5: RSA ≥ 3072
-
-
-def br_max_validity_days(at: datetime) -> int:
-    """The longest TLS certificate validity, in days, the BRs allow for a certificate issued at `at`."""
-    if at.tzinfo is None:
-        raise ValueError("br_max_validity_days needs a timezone-aware datetime")
-    for before, days in BR_VALIDITY_STEPS:
-        if at < before:
-            return days
-    return BR_FINAL_MAX_DAYS
 
 
 # ---- the profile's fields -----------------------------------------------------------------------------------
@@ -94,8 +71,20 @@ class ProfileFieldsV1(Schema):
                                      validate=validate.Length(min=1, max=len(EXTENDED_KEY_USAGES)))
     max_sans = fields.Integer(strict=True, load_default=100, validate=validate.Range(1, MAX_SANS))
     requires_approval = fields.Boolean(load_default=True)
-    public = fields.Boolean(load_default=False, metadata={
-        "description": "true: fresh DCV evidence is required for every name, as for a public CA"})
+    trust_class = fields.String(load_default="private", validate=validate.OneOf(TRUST_CLASSES), metadata={
+        "description": "TLS profiles: `private` (the default; the company's own PKI: internal names, IP addresses, "
+                       "OU, RFC 5280 lint, terms up to 398 days) or `public` (CA/Browser Forum rules in full: fresh "
+                       "DCV, CAA, no internal names or IP addresses, no OU, BR validity). Other types are private. "
+                       "Fixed once the profile exists."})
+
+    @pre_load
+    def _legacy_public_flag(self, data, **_):
+        """Profiles stored before trust classes had `public: bool`; read it as the trust class it meant."""
+        if isinstance(data, dict) and "public" in data:
+            data = dict(data)
+            public = data.pop("public")
+            data.setdefault("trust_class", "public" if public is True else "private")
+        return data
 
     @validates_schema
     def _fits_its_certificate_type(self, data, **_):
@@ -120,11 +109,14 @@ class ProfileFieldsV1(Schema):
                                                                    "profile")
             for usage in sorted(EKU_REQUIRED[cert_type] - eku):
                 errors.setdefault("extended_key_usage", []).append(f"a {cert_type} profile must include {usage}")
-        if cert_type == "ssl" and data.get("terms"):
-            ceiling = br_max_validity_days(self.now or datetime.now(timezone.utc))
+        trust_class = data.get("trust_class", "private")
+        if trust_class == "public" and cert_type != "ssl":
+            errors.setdefault("trust_class", []).append("only TLS (ssl) profiles have the public trust class")
+        elif cert_type == "ssl" and trust_class == "public" and data.get("terms"):
+            ceiling = max_validity_days(cert_type, trust_class, self.now or datetime.now(timezone.utc))
             for days in sorted(d for d in data["terms"] if d > ceiling):
                 errors.setdefault("terms", []).append(f"{days} days is over the CA/Browser Forum limit of {ceiling} "
-                                                      "days for TLS certificates issued now")
+                                                      "days for public TLS certificates issued now")
         if cert_type == "code_signing":
             for key_type in data.get("key_types", ()):
                 if key_type not in CODE_SIGNING_KEY_TYPES:
@@ -210,8 +202,10 @@ class SslV1(Schema):
     department_id = fields.UUID(allow_none=True)
     profile_id = fields.UUID(required=True)
     term_days = fields.Integer(required=True)
-    common_name = fields.String(required=True)
-    sans = fields.List(fields.String(), required=True)
+    trust_class = fields.String(required=True, validate=validate.OneOf(TRUST_CLASSES))
+    common_name = fields.String(allow_none=True, metadata={"description": "null: the certificate has no CN (no "
+                                                                          "name fits in 64 characters)"})
+    sans = fields.List(fields.String(), required=True, metadata={"description": "DNS names and IP addresses"})
     key_type = fields.String(required=True)
     comments = fields.String(allow_none=True)
     external_requester = fields.String(allow_none=True)
@@ -245,8 +239,8 @@ class SslRequestedV1(_Event):
     department_id = fields.UUID(allow_none=True)
     profile_id = fields.UUID(required=True)
     term_days = fields.Integer(required=True)
-    common_name = fields.String(required=True)
-    sans = fields.List(fields.String(), required=True)
+    common_name = fields.String(allow_none=True, metadata={"description": "null: no CN"})
+    sans = fields.List(fields.String(), required=True, metadata={"description": "DNS names and IP addresses"})
     key_type = fields.String(required=True)
     csr_pem = fields.String(required=True)
     subject = fields.Dict(required=True, metadata={"description": "O, OU, C, ST, L from the organization"})
@@ -258,6 +252,8 @@ class SslRequestedV1(_Event):
         "description": "where the collection mail goes (with external_requester)"})
     renewal_of = fields.UUID(allow_none=True, load_default=None, metadata={"description": "renew/replace: the old"})
     replaces = fields.Boolean(load_default=False, metadata={"description": "revoke the old one once this is issued"})
+    trust_class = fields.String(load_default="private", validate=validate.OneOf(TRUST_CLASSES),
+                                metadata={"description": "of the profile, when requested"})
 
 
 class SslApprovedV1(_Event):

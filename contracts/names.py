@@ -3,9 +3,18 @@ Shared by `domains` (what may be delegated) and `enrollment` (what a certificate
 Pure: no I/O (the public-suffix list is the `publicsuffixlist` package's bundled copy).
 
 Normalised: lower case, IDN labels as A-labels (IDNA 2008 with UTS #46 mapping, `idna`), no trailing dot,
-letters/digits/hyphens only (no underscore), labels of 1–63 characters, at most 253 in all, at least two labels,
-not an IP address, not a public suffix (`com`, `co.uk`, `github.io`). A wildcard is `*.` followed by such a name;
-only the leftmost label may be `*`.
+letters/digits/hyphens only (no underscore), labels of 1–63 characters, at most 253 in all, not an IP address,
+not a public suffix (`com`, `co.uk`, `github.io`). A wildcard is `*.` followed by such a name; only the leftmost
+label may be `*`.
+
+**Internal names** are names a company's own DNS answers and the public DNS does not: their top-level label is not
+in the public-suffix list (`host.corp.internal`, `printer.lan`, `nas.local`, `*.corp.internal`), or they are a
+single label (`intranet`). They are valid names here — private PKIs exist for them — and `is_internal` tells them
+apart, so the public trust class can refuse them (CA/Browser Forum BR 7.1.2.7.12: no Internal Names). A single
+label that is itself a public suffix (`com`) is refused everywhere.
+
+IP addresses are not domain names; `ip_address` normalises one for an iPAddress SAN (IPv4 dotted, IPv6 compressed,
+RFC 5952) and `is_ip_address` tells whether a typed name is one.
 """
 from __future__ import annotations
 
@@ -37,11 +46,8 @@ def normalise(typed: str) -> str:
     base = name[2:] if wildcard else name
     if "*" in base:
         raise _bad(typed, "only the leftmost label may be a wildcard '*'")
-    try:
-        ipaddress.ip_address(base.strip("[]"))
+    if is_ip_address(base):
         raise _bad(typed, "an IP address is not a domain name")
-    except ValueError:
-        pass
     try:
         ascii_name = idna.encode(base, uts46=True, std3_rules=True).decode("ascii")
     except idna.IDNAError as exc:
@@ -53,13 +59,51 @@ def normalise(typed: str) -> str:
                               "with a hyphen")
     if len(ascii_name) + (2 if wildcard else 0) > MAX_NAME:
         raise _bad(typed, f"longer than {MAX_NAME} characters")
-    if len(labels) < 2 and not wildcard:
-        raise _bad(typed, "a single label is not a domain name")
-    if _PSL.is_public(ascii_name):
-        raise _bad(typed, f"{ascii_name} is a public suffix (anyone can register names under it)")
     if labels[-1].isdigit():
         raise _bad(typed, "the top-level label is numeric")
+    if _is_known_suffix(ascii_name):
+        raise _bad(typed, f"{ascii_name} is a public suffix (anyone can register names under it)")
     return f"*.{ascii_name}" if wildcard else ascii_name
+
+
+def _is_known_suffix(ascii_name: str) -> bool:
+    """A suffix the public-suffix list names (`com`, `co.uk`, `github.io`); an unknown top-level label (`lan`,
+    `internal`) is not one: names under it, and it alone, are internal names."""
+    return _PSL.publicsuffix(ascii_name, accept_unknown=False) == ascii_name
+
+
+@functools.lru_cache(maxsize=65536)
+def is_internal(name: str) -> bool:
+    """Whether a normalised name (or wildcard) is an internal name: one label, or a top-level label the
+    public-suffix list does not know. Public TLS certificates may not carry one."""
+    base = base_name(name)
+    return "." not in base or _PSL.publicsuffix(base, accept_unknown=False) is None
+
+
+def is_ip_address(typed: str) -> bool:
+    try:
+        ipaddress.ip_address(str(typed).strip().strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def ip_address(typed: str) -> str:
+    """The normalised text of an IPv4 or IPv6 address (RFC 5952 for IPv6), or InvalidRequest (400,
+    invalid_ip_address). A zone index (`fe80::1%eth0`) or a prefix is not an address."""
+    text = str(typed).strip().strip("[]")
+    try:
+        if "%" in text:
+            raise ValueError("a zone index is local to one host")
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise InvalidRequest(f"{typed!r} is not an IP address", {"name": ["not an IPv4 or IPv6 address"]},
+                             code="invalid_ip_address") from None
+
+
+def normalise_san(typed: str) -> str:
+    """A certificate name as typed: an IP address (normalised by `ip_address`) or a domain name (`normalise`)."""
+    return ip_address(typed) if is_ip_address(typed) else normalise(typed)
 
 
 def _idna_reason(message: str) -> str:

@@ -52,16 +52,73 @@ class CertificateRoutes:
         self._begin(request)
         return json_response(200, self._call(self.ca_rpc, "get_ca", ca_id))
 
+    @api("POST", "/api/v1/cas/<ca_id>/reissue", doc=Operation(
+        "Give the CA a new certificate for the same key (MRAO): a new validity and, for an issuing CA, the CRL, "
+        "OCSP and caIssuers links of the current CERTPLANE_PUBLIC_BASE_URL. Chains name it from now on; the "
+        "earlier certificates stay listed in `certificates` and at /ca/{id}.crt?serial=. A root is self-signed "
+        "again; a revoked CA is refused (409 ca_revoked)", "cas", responses={200: (schemas.Ca, "reissued")}))
+    def reissue_ca(self, request: Request, ca_id: str):
+        scope = self._begin(request)
+        scope.require_mrao("reissuing a CA certificate")
+        return json_response(200, self._ca_changed("reissue_ca", ca_id)["ca"])
+
+    @api("POST", "/api/v1/cas/<ca_id>/revoke", doc=Operation(
+        "Ask to revoke an issuing CA (MRAO; dual control): recorded as `revocation: {status: requested}` until "
+        "ANOTHER MRAO approves it (…/revoke/approve) or anyone rejects it (…/revoke/reject). A root is not "
+        "revocable (422 root_not_revocable); a pending or done revocation is 409", "cas",
+        body=ca_contract.CaRevocationRequestV1, responses={202: (schemas.Ca, "requested, waiting for approval")}))
+    def request_ca_revocation(self, request: Request, ca_id: str):
+        scope = self._begin(request)
+        scope.require_mrao("revoking a CA")
+        _raw, payload = parse_body(request, ca_contract.CaRevocationRequestV1(), self.context.settings.max_body_bytes)
+        return json_response(202, self._ca_changed("request_ca_revocation", ca_id, scope.principal.admin_id,
+                                                   payload)["ca"])
+
+    @api("POST", "/api/v1/cas/<ca_id>/revoke/approve", doc=Operation(
+        "Approve a CA revocation asked by another MRAO (not your own: 403 own_request): every certificate of the "
+        "CA's key is revoked — in its root's ARL at once, OCSP answers revoked — and the CA signs nothing more",
+        "cas", body=ca_contract.CaRevocationDecisionV1, responses={200: (schemas.Ca, "revoked")}))
+    def approve_ca_revocation(self, request: Request, ca_id: str):
+        scope = self._begin(request)
+        scope.require_mrao("approving a CA revocation")
+        payload = self._optional_body(request, ca_contract.CaRevocationDecisionV1())
+        pending = self._call(self.ca_rpc, "get_ca", ca_id)["revocation"]
+        if pending and pending["status"] == "requested" and pending["requested_by"] == scope.principal.admin_id:
+            raise Forbidden("the administrator who asked for the revocation cannot approve it",
+                            {"missing": "another MRAO"}, code="own_request")
+        return json_response(200, self._ca_changed("approve_ca_revocation", ca_id, scope.principal.admin_id,
+                                                   payload)["ca"])
+
+    @api("POST", "/api/v1/cas/<ca_id>/revoke/reject", doc=Operation(
+        "Reject (or, as its requester, withdraw) a pending CA revocation (MRAO); the CA stays as it was", "cas",
+        body=ca_contract.CaRevocationDecisionV1, responses={200: (schemas.Ca, "the request ended")}))
+    def reject_ca_revocation(self, request: Request, ca_id: str):
+        scope = self._begin(request)
+        scope.require_mrao("rejecting a CA revocation")
+        payload = self._optional_body(request, ca_contract.CaRevocationDecisionV1())
+        return json_response(200, self._ca_changed("reject_ca_revocation", ca_id, scope.principal.admin_id,
+                                                   payload)["ca"])
+
+    def _ca_changed(self, method: str, *args) -> dict:
+        """A ca command whose events the certificate-status read model applies before the answer (read your own
+        writes): the next OCSP request already sees a CA revoked or reissued."""
+        return self._apply(self.ocsp.follower, self._read_ca_events, self._call(self.ca_rpc, method, *args))
+
     @api("GET", "/ca/<ca_id>.crt", doc=Operation(
         "A CA certificate, DER (the AIA caIssuers link; `?format=pem` for PEM, `?format=chain` for the CA and its "
-        "parents in PEM)", "cas", public=True, responses={200: (None, "application/pkix-cert")}))
+        "parents in PEM). The current one; `?serial=` (hex) for another certificate of the CA's key, e.g. the one "
+        "before a reissue", "cas", public=True, responses={200: (None, "application/pkix-cert")}))
     def ca_certificate(self, request: Request, ca_id: str):
         fmt = request.args.get("format", "der")
+        serial = request.args.get("serial")
         if fmt not in ("der", "pem", "chain"):
             raise InvalidRequest("format must be der, pem or chain", {"format": ["unknown"]}, code="unknown_format")
         if fmt == "chain":
+            if serial is not None:
+                raise InvalidRequest("serial goes with format der or pem; a chain is of the current certificates",
+                                     {"serial": ["not with format=chain"]})
             return Response("".join(self._call(self.ca_rpc, "chain", ca_id)), mimetype="application/x-pem-file")
-        pem = self._call(self.ca_rpc, "get_ca", ca_id)["certificate_pem"]
+        pem = self._call(self.ca_rpc, "ca_certificate", ca_id, serial)
         if fmt == "pem":
             return Response(pem, mimetype="application/x-pem-file")
         der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
@@ -168,11 +225,15 @@ class CertificateRoutes:
 
     @api("POST", "/api/v1/ssl", doc=Operation(
         "Request an SSL certificate from a CSR. Every name must be delegated (approved, active) to the "
-        "organization or department for ssl. Issued at once when the profile needs no approval or you hold "
-        "\"SSL auto approve\"; otherwise it waits for another eligible administrator.", "ssl",
+        "organization or department for ssl: a DNS name through a domain, an IP address through a network. The "
+        "profile's trust class decides what is allowed: `private` (internal names, IP addresses, the department "
+        "as OU, a CN-only CSR's CN as its name) or `public` (CA/Browser Forum rules, fresh DCV). Issued at once "
+        "when the profile needs no approval or you hold \"SSL auto approve\"; otherwise it waits for another "
+        "eligible administrator.", "ssl",
         body=enrollment_contract.SslRequestV1, upload=CSR_UPLOAD, idempotent_post=True,
         responses={201: (schemas.Ssl, "requested (or issued)"),
-                   422: (schemas.Error, "names not allowed, key or term refused by the profile, lint failed")}))
+                   422: (schemas.Error, "names not allowed, a name the trust class forbids, key or term refused "
+                                        "by the profile, lint failed")}))
     def request_ssl(self, request: Request):
         scope = self._begin(request)
         raw, payload = parse_body(request, enrollment_contract.SslRequestV1(), self.context.settings.max_body_bytes,

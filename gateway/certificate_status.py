@@ -3,6 +3,8 @@
 It is what lets the gateway reuse a signed OCSP response (gateway/ocsp.py) without asking the ca: a response may
 be answered again only while the serial's status here is still the one the ca signed. It holds no keys and no
 certificates, only serial (lower-case hex without leading zeros, as the ca writes it), the issuing CA and status.
+An issuing CA's own certificates are rows too, under the root that signed them (ca_created, and each
+ca_certificate_reissued, of a CA with a parent); `ca_revoked` revokes all of them at once.
 """
 from __future__ import annotations
 
@@ -46,7 +48,15 @@ class CertificateStatus:
                 conn.execute(certs.update().where(certs.c.serial == p["serial"]).values(status="issued"))
             case "certificate_revoked.v1":
                 conn.execute(certs.update().where(certs.c.serial == p["serial"]).values(status="revoked"))
-            # ca_created and crl_published change no certificate's status
+            case "ca_created.v1" | "ca_certificate_reissued.v1" if p.get("parent_ca_id"):
+                conn.execute(certs.insert().values(serial=p["serial"], ca_id=p["parent_ca_id"], status="issued"))
+            case "ca_revoked.v1":
+                # written whether or not a row exists: a CA made before this read model kept CA certificates has
+                # none, and its revocation must still stop a kept "good" from being answered
+                conn.execute(certs.delete().where(certs.c.serial.in_(p["serials"])))
+                conn.execute(certs.insert(), [{"serial": serial, "ca_id": p["parent_ca_id"], "status": "revoked"}
+                                              for serial in p["serials"]])
+            # a root's ca_created, the revocation request and rejection, and crl_published change no status
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(self.certificates.delete())

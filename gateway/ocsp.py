@@ -12,8 +12,9 @@ How a request is answered (`OcspResponder`):
    plus half its validity, so before nextUpdate) has not passed, those exact bytes are the answer. (A CertID that
    names another of our CAs than the serial's gets "unknown" from the ca, which the read model's "good" never
    matches: such requests always go to the ca.)
-4. Otherwise the ca answers (the `ca.ocsp` RPC: it parses, looks the serial up and signs with the issuing CA's
-   key, which the gateway never holds). A SUCCESSFUL answer to a cacheable request, with nextUpdate and for that
+4. Otherwise the ca answers (the `ca.ocsp` RPC: it parses, looks the serial up and signs with the key of the CA
+   the request names — an issuing CA for its leaves, a root for the issuing CAs' own certificates — which the
+   gateway never holds). A SUCCESSFUL answer to a cacheable request, with nextUpdate and for that
    CertID, is kept. Everything else — nonces, several CertIDs, malformed requests, `unauthorized` (not our CA) —
    goes to the ca every time and is never kept.
 
@@ -27,11 +28,14 @@ process: the provider's, which is also what `self.ocsp` is in a worker.
 
 Revocation: every request re-reads the status, and all replicas of the gateway share the read model's database.
 A revocation applied by any replica's follower therefore stops every replica from reusing its cached "good" on
-the very next request. The lag is the follower's: a pushed event arrives within milliseconds, a lost one is
-pulled by the catch-up timer (`catch_up_interval`, 5 s by default) — inside the minute within which DESIGN and
-`POST /api/v1/ssl/{id}/revoke` promise that OCSP shows a revocation. Until then the kept "good" is answered. Lag
-behind an issuance costs only speed: the new serial is still "unknown" here, which the ca's "good" does not
-match, so the ca answers each request until the read model has the certificate.
+the very next request. An issuing CA's certificates are rows of the read model like leaves (under the root), and
+`ca_revoked` marks all of them at once; the route that approves a CA revocation applies its events before it
+answers, so the next request after the approval already gets "revoked". Otherwise the lag is the follower's: a
+pushed event arrives within milliseconds, a lost one is pulled by the catch-up timer (`catch_up_interval`, 5 s by
+default) — inside the minute within which DESIGN and `POST /api/v1/ssl/{id}/revoke` promise that OCSP shows a
+revocation. Until then the kept "good" is answered. Lag behind an issuance costs only speed: the new serial is
+still "unknown" here, which the ca's "good" does not match, so the ca answers each request until the read model
+has the certificate.
 
 HTTP caching (RFC 5019 §6.2, GET only): Last-Modified = thisUpdate, Expires = nextUpdate, an ETag, and
 `Cache-Control: max-age` of at most `HTTP_MAX_AGE` (30 s). A cache in front may keep a "good" that long after a

@@ -2,9 +2,9 @@
 schemas of contracts/ themselves, so the API and the services validate with one definition."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from contracts import domains, orgs
+from contracts import domains, names, orgs
 
 MAX_PAGE = 200
 
@@ -160,6 +160,32 @@ class Domain(domains.DomainV1):
 
 class DomainList(Schema):
     items = fields.List(fields.Nested(Domain), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+def _ip_address(value: str) -> None:
+    if not names.is_ip_address(value):
+        raise ValidationError("not an IPv4 or IPv6 address")
+
+
+class NetworkListQuery(PageQuery):
+    q = fields.String(validate=validate.Length(min=1, max=50), metadata={"description": "part of the CIDR"})
+    contains = fields.String(validate=[validate.Length(max=50), _ip_address],
+                             metadata={"description": "an IP address: the network it lies in"})
+    organization_id = fields.UUID(metadata={"description": "delegated (any status) to this organization"})
+    delegation_status = fields.String(validate=validate.OneOf(domains.DELEGATION_STATUSES),
+                                      metadata={"description": "has a delegation with this status"})
+    active = fields.Boolean()
+
+
+class Network(domains.NetworkV1):
+    pass
+
+
+class NetworkList(Schema):
+    items = fields.List(fields.Nested(Network), required=True)
     total = fields.Integer(required=True)
     position = fields.Integer(required=True)
     size = fields.Integer(required=True)

@@ -15,6 +15,7 @@ from gateway.api_admins import AdminRoutes
 from gateway.api_auth import AuthRoutes
 from gateway.api_domains import DomainRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
+from gateway.api_networks import NetworkRoutes
 from gateway.api_orgs import OrganizationRoutes
 from gateway.api_outbox import OutboxRoutes
 from gateway.api_persons import PersonRoutes
@@ -30,8 +31,8 @@ from services.runtime.health import readiness
 from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, catch_up_timer, follow
 
 
-class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, OutboxRoutes,
-                     CertificateRoutes, GatewayBase):
+class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, NetworkRoutes,
+                     OutboxRoutes, CertificateRoutes, GatewayBase):
     name = "gateway"
 
     context = Context()

@@ -36,12 +36,20 @@ class DnsServer:
         self._thread = None
 
     def start(self) -> "DnsServer":
-        self._udp = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-        self._udp.bind(("127.0.0.1", 0))
-        self.port = self._udp.getsockname()[1]
-        self._tcp = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
-        self._tcp.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-        self._tcp.bind(("127.0.0.1", self.port))
+        for _attempt in range(50):       # a free UDP port whose TCP twin may be taken: try another
+            self._udp = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+            self._udp.bind(("127.0.0.1", 0))
+            self.port = self._udp.getsockname()[1]
+            self._tcp = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+            self._tcp.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            try:
+                self._tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self._udp.close()
+                self._tcp.close()
+        else:
+            raise OSError("no port free for both UDP and TCP")
         self._tcp.listen(16)
         self.address = f"127.0.0.1:{self.port}"
         self._running = True

@@ -47,9 +47,12 @@ def private_key(key_type: str = "ec-p256"):
     return _keys[key_type]
 
 
-def csr(key_type: str = "ec-p256", cn: str | None = "www.example.com", sans=("www.example.com",), **extra) -> bytes:
-    """A PEM CSR signed by `private_key(key_type)`. `extra`: organization, organizational_unit, country, state,
-    locality (subject attributes), `key` (another private key), `hash` (a cryptography hash instance)."""
+def csr(key_type: str = "ec-p256", cn: str | None = "www.example.com", sans=("www.example.com",), ips=(),
+        **extra) -> bytes:
+    """A PEM CSR signed by `private_key(key_type)`, asking for the DNS names `sans` and IP addresses `ips` (no
+    subjectAltName when both are empty). `extra`: organization, organizational_unit, country, state, locality
+    (subject attributes), `key` (another private key), `hash` (a cryptography hash instance)."""
+    import ipaddress
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
@@ -65,8 +68,9 @@ def csr(key_type: str = "ec-p256", cn: str | None = "www.example.com", sans=("ww
     if extra:
         raise TypeError(f"unknown csr() arguments: {sorted(extra)}")
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
+    if sans or ips:
+        names = [x509.DNSName(n) for n in sans] + [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM)
 
 

@@ -1,4 +1,5 @@
-"""What happened in the CA: authorities created, certificates about to be signed and signed, revocations, CRLs.
+"""What happened in the CA: authorities created, reissued and revoked (after a second MRAO approved), certificates
+about to be signed and signed, revocations, CRLs.
 Each event is its public V1 contract (contracts/ca.py)."""
 from __future__ import annotations
 
@@ -81,4 +82,58 @@ class CrlPublished(DomainEvent):
     sha256: str
 
 
-decode = decoder(CaCreated, CertificateSigning, CertificateIssued, CertificateRevoked, CrlPublished)
+@dataclass(frozen=True)
+class CaCertificateReissued(DomainEvent):
+    event_type = "ca_certificate_reissued.v1"
+    schema = contract.CaCertificateReissuedV1
+
+    ca_id: str
+    parent_ca_id: str | None
+    certificate_pem: str
+    serial: str
+    subject: str
+    not_before: str
+    not_after: str
+    sha256_fingerprint: str
+    previous_serial: str
+
+
+@dataclass(frozen=True)
+class CaRevocationRequested(DomainEvent):
+    event_type = "ca_revocation_requested.v1"
+    schema = contract.CaRevocationRequestedV1
+
+    ca_id: str
+    reason: str
+    requested_by: str
+    requested_at: str
+
+
+@dataclass(frozen=True)
+class CaRevocationRejected(DomainEvent):
+    event_type = "ca_revocation_rejected.v1"
+    schema = contract.CaRevocationRejectedV1
+
+    ca_id: str
+    rejected_by: str
+    rejected_at: str
+    message: str | None
+
+
+@dataclass(frozen=True)
+class CaRevoked(DomainEvent):
+    event_type = "ca_revoked.v1"
+    schema = contract.CaRevokedV1
+
+    ca_id: str
+    parent_ca_id: str
+    serials: list[str]
+    reason: str
+    requested_by: str
+    approved_by: str
+    revoked_at: str
+    message: str | None
+
+
+decode = decoder(CaCreated, CertificateSigning, CertificateIssued, CertificateRevoked, CrlPublished,
+                 CaCertificateReissued, CaRevocationRequested, CaRevocationRejected, CaRevoked)

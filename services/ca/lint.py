@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import re
 from dataclasses import dataclass
 
 from pkilint import finding_filter, loader, pkix
@@ -93,9 +94,26 @@ def lint_certificate(der: bytes, profile: str) -> list[Finding]:
     results = linter.validator.validate(document.root)
     if linter.filters:
         results, _ = finding_filter.filter_results(list(linter.filters), results)
-    return [Finding(Severity(fd.finding.severity.name), fd.finding.code,
-                    fd.message or "", result.node.path)
-            for result in results for fd in result.finding_descriptions]
+    findings = [Finding(Severity(fd.finding.severity.name), fd.finding.code,
+                        fd.message or "", result.node.path)
+                for result in results for fd in result.finding_descriptions]
+    if profile == "rfc5280":
+        findings = [f for f in findings if not _single_label_syntax(f)]
+    return findings
+
+
+_SINGLE_LABEL = re.compile(r'^Invalid domain name syntax: "([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"$')
+
+
+def _single_label_syntax(finding: Finding) -> bool:
+    """pkilint 0.13.3's `pkix.invalid_domain_name_syntax` for a dNSName of one label (`intranet`). RFC 5280
+    4.2.1.6 asks for the preferred name syntax of RFC 1034 3.5, whose grammar (<subdomain> ::= <label> |
+    <subdomain> "." <label>) allows a single label; pkilint wants two. Private PKIs issue such names (Windows
+    domains, short host names), so for the RFC 5280 profile this one finding is dropped for a valid LDH label — and
+    only that: an underscore, an empty or over-long label is still an ERROR. Public TLS never gets here: the
+    certificate rules refuse single labels as internal names."""
+    return (finding.code == "pkix.invalid_domain_name_syntax" and finding.path.endswith(".dNSName")
+            and _SINGLE_LABEL.match(finding.message) is not None)
 
 
 def lint_crl(der: bytes, profile: str = "crl-br") -> list[Finding]:

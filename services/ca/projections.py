@@ -1,6 +1,7 @@
-"""The ca service's read model, updated in the append transaction: the authorities, every certificate by serial
-with its status (what OCSP answers from), each revocation's CRL entry as DER (what CRLs are made of), and the
-latest CRL of each CA."""
+"""The ca service's read model, updated in the append transaction: the authorities (their current certificate,
+every certificate their key has had, and their revocation), every certificate by serial with its status (what OCSP
+answers from; an issuing CA's own certificates are rows too, under the root that signed them), each revocation's
+CRL entry as DER (what CRLs and the root's ARL are made of), and the latest CRL of each CA."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -46,7 +47,34 @@ class CaView:
             sa.Column("reason", sa.String(30)),
             sa.Column("certificate_pem", sa.Text),
         )
-        self.count_query = sa.select(sa.func.count()).select_from(self.cas)   # CaService caches the rows by it
+        # Every certificate a CA's key has had (ca_created, then each ca_certificate_reissued); `cas` holds the
+        # current one. Tables of their own, not columns of `cas`: create_all never alters a table (see below).
+        self.ca_certificates = sa.Table(
+            "ca_certificates", metadata,
+            sa.Column("serial", sa.String(42), primary_key=True),
+            sa.Column("ca_id", sa.String(36), nullable=False, index=True),
+            sa.Column("certificate_pem", sa.Text, nullable=False),
+            sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("sha256_fingerprint", sa.String(64), nullable=False),
+            sa.Column("position", sa.Integer, nullable=False),     # of its event: the order they were made in
+        )
+        # Each CA's revocation (pending or done) and the version of its stream: the sum of the versions grows
+        # with every event on any ca-<id> stream, so CaService caches the CA rows by it (`version_query`).
+        self.ca_states = sa.Table(
+            "ca_states", metadata,
+            sa.Column("ca_id", sa.String(36), primary_key=True),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("revocation_status", sa.String(10)),
+            sa.Column("revocation_reason", sa.String(30)),
+            sa.Column("revocation_requested_by", sa.String(80)),
+            sa.Column("revocation_requested_at", sa.DateTime(timezone=True)),
+            sa.Column("revocation_approved_by", sa.String(80)),
+            sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        )
+        self.version_query = sa.select(
+            sa.select(sa.func.coalesce(sa.func.sum(self.ca_states.c.version), 0)).scalar_subquery()
+            + sa.select(sa.func.count()).select_from(self.cas).scalar_subquery())
         # Each revocation's revokedCertificates element (x509build.crl_entry), encoded once when the revocation is
         # applied; a CRL is these bytes put together (x509build.crl_tbs). A table of its own, not a column of
         # `certificates`: create_all makes a missing table on start but never alters one, and nothing else
@@ -80,6 +108,33 @@ class CaView:
                     serial=p["serial"], subject=p["subject"], not_before=datetime.fromisoformat(p["not_before"]),
                     not_after=datetime.fromisoformat(p["not_after"]), sha256_fingerprint=p["sha256_fingerprint"],
                     created_at=event.occurred_at))
+                conn.execute(self.ca_states.insert().values(ca_id=p["ca_id"], version=event.stream_version))
+                self._add_ca_certificate(conn, p, event.position)
+            case "ca_certificate_reissued.v1":
+                conn.execute(self.cas.update().where(self.cas.c.ca_id == p["ca_id"]).values(
+                    certificate_pem=p["certificate_pem"], serial=p["serial"], subject=p["subject"],
+                    not_before=datetime.fromisoformat(p["not_before"]),
+                    not_after=datetime.fromisoformat(p["not_after"]), sha256_fingerprint=p["sha256_fingerprint"]))
+                self._ca_state(conn, event)
+                self._add_ca_certificate(conn, p, event.position)
+            case "ca_revocation_requested.v1":
+                self._ca_state(conn, event, revocation_status="requested", revocation_reason=p["reason"],
+                               revocation_requested_by=p["requested_by"],
+                               revocation_requested_at=datetime.fromisoformat(p["requested_at"]))
+            case "ca_revocation_rejected.v1":
+                self._ca_state(conn, event, revocation_status=None, revocation_reason=None,
+                               revocation_requested_by=None, revocation_requested_at=None)
+            case "ca_revoked.v1":
+                revoked_at = datetime.fromisoformat(p["revoked_at"])
+                self._ca_state(conn, event, revocation_status="revoked", revocation_reason=p["reason"],
+                               revocation_requested_by=p["requested_by"], revocation_approved_by=p["approved_by"],
+                               revoked_at=revoked_at)
+                # each certificate of the CA's key is revoked by its parent: in the parent's ARL, and OCSP says so
+                conn.execute(certs.update().where(certs.c.serial.in_(p["serials"])).values(
+                    status="revoked", revoked_at=revoked_at, reason=p["reason"]))
+                conn.execute(self.crl_entries.insert(), [
+                    {"ca_id": p["parent_ca_id"], "serial": serial,
+                     "der": x509build.crl_entry(int(serial, 16), revoked_at, p["reason"])} for serial in p["serials"]])
             case "certificate_signing.v1":
                 conn.execute(certs.insert().values(
                     serial=p["serial"], ca_id=p["ca_id"], request_id=p["request_id"], status="signing",
@@ -102,13 +157,65 @@ class CaView:
                     this_update=datetime.fromisoformat(p["this_update"]),
                     next_update=datetime.fromisoformat(p["next_update"])))
 
+    def _ca_state(self, conn, event: Envelope, **values) -> None:
+        conn.execute(self.ca_states.update().where(self.ca_states.c.ca_id == event.payload["ca_id"]).values(
+            version=event.stream_version, **values))
+
+    def _add_ca_certificate(self, conn, p: dict, position: int) -> None:
+        """A certificate of a CA's key: listed with the CA, and — when a parent of ours signed it — a row of
+        `certificates` under that parent, which OCSP answers from and the parent's ARL counts."""
+        not_before, not_after = datetime.fromisoformat(p["not_before"]), datetime.fromisoformat(p["not_after"])
+        conn.execute(self.ca_certificates.insert().values(
+            serial=p["serial"], ca_id=p["ca_id"], certificate_pem=p["certificate_pem"], not_before=not_before,
+            not_after=not_after, sha256_fingerprint=p["sha256_fingerprint"], position=position))
+        if p.get("parent_ca_id"):
+            conn.execute(self.certificates.insert().values(
+                serial=p["serial"], ca_id=p["parent_ca_id"], request_id=f"ca:{p['ca_id']}", status="issued",
+                not_before=not_before, not_after=not_after, certificate_pem=p["certificate_pem"]))
+
+    def add_missing_ca_rows(self, conn) -> int:
+        """CAs created before the ca_states and ca_certificates tables existed have no rows there (nor, for an
+        issuing CA, its certificate in `certificates`): made from the `cas` row, which is then all there is
+        (nothing else could happen to a CA then). Rows a replica added meanwhile are left as they are. Returns
+        how many CAs were missing; `certplane projections rebuild ca` makes the same rows."""
+        known = sa.select(self.ca_states.c.ca_id)
+        missing = [dict(r) for r in conn.execute(sa.select(self.cas).where(self.cas.c.ca_id.not_in(known)))
+                   .mappings()]
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        for ca in missing:
+            conn.execute(insert(self.ca_states).on_conflict_do_nothing(), {"ca_id": ca["ca_id"], "version": 1})
+            conn.execute(insert(self.ca_certificates).on_conflict_do_nothing(), {
+                "position": 0, **{k: ca[k] for k in ("serial", "ca_id", "certificate_pem", "not_before", "not_after",
+                                                     "sha256_fingerprint")}})
+            if ca["parent_ca_id"]:
+                conn.execute(insert(self.certificates).on_conflict_do_nothing(), {
+                    "serial": ca["serial"], "ca_id": ca["parent_ca_id"], "request_id": f"ca:{ca['ca_id']}",
+                    "status": "issued", "not_before": ca["not_before"], "not_after": ca["not_after"],
+                    "certificate_pem": ca["certificate_pem"]})
+        return len(missing)
+
     def reset(self, conn: sa.Connection) -> None:
-        for table in (self.crls, self.crl_entries, self.certificates, self.cas):
+        for table in (self.crls, self.crl_entries, self.certificates, self.ca_certificates, self.ca_states,
+                      self.cas):
             conn.execute(table.delete())
 
     # ---- queries ------------------------------------------------------------------------------------------
     def all_cas(self, conn) -> list[dict]:
-        return [dict(r) for r in conn.execute(sa.select(self.cas).order_by(self.cas.c.created_at)).mappings()]
+        """Every CA, oldest first: its `cas` row, its revocation (`revocation_*`, `revoked_at`: None when there is
+        none) and `certificates`, every certificate of its key oldest first (the last is the current one)."""
+        s = self.ca_states
+        query = sa.select(self.cas, s.c.revocation_status, s.c.revocation_reason, s.c.revocation_requested_by,
+                          s.c.revocation_requested_at, s.c.revocation_approved_by, s.c.revoked_at) \
+            .select_from(self.cas.outerjoin(s, s.c.ca_id == self.cas.c.ca_id)).order_by(self.cas.c.created_at)
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        certificates: dict[str, list[dict]] = {}
+        for r in conn.execute(sa.select(self.ca_certificates).order_by(self.ca_certificates.c.position)).mappings():
+            certificates.setdefault(r["ca_id"], []).append(dict(r))
+        for row in rows:
+            row["certificates"] = certificates.get(row["ca_id"]) or [
+                {k: row[k] for k in ("serial", "ca_id", "certificate_pem", "not_before", "not_after",
+                                     "sha256_fingerprint")}]
+        return rows
 
     def certificate(self, conn, serial: str) -> dict | None:
         row = conn.execute(sa.select(self.certificates).where(self.certificates.c.serial == serial)).mappings().first()

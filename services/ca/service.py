@@ -7,6 +7,12 @@ Then `certificate_signing` is recorded, then the certificate is signed, then `ce
 Private keys live in the key store (adapters/keystore.py: AES-256-GCM under the key-encryption key), never in
 events or logs. The first start creates the default hierarchy (a root and an issuing CA; hierarchy.py, shared with
 `certplane ca init`) with fixed ids, so replicas starting together create it once.
+
+Every CA publishes a CRL (`maintain`): an issuing CA of its leaves, a root its ARL of the issuing CAs' certificates
+(domain.crl_policy picks the lint profile and the validity by the CA's kind), and OCSP answers for both. Revoking
+an issuing CA takes two MRAOs (domain.decide_*_ca_revocation); then every certificate of its key is in the root's
+ARL, and `domain.check_can_issue` refuses to sign with it. `reissue_ca` gives a CA's key a new certificate
+(hierarchy.reissue).
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from nameko.rpc import rpc
 
 from contracts import ca as contract
 from contracts.errors import EXPECTED, ConcurrencyConflict, Conflict, InvalidRequest, NotFound, PolicyViolation
-from services.ca import domain, hierarchy, lint, x509build
+from services.ca import domain, hierarchy, issuance, lint, x509build
 from services.ca.adapters.keystore import KeyStore, load_kek
 from services.ca.events import CertificateIssued, CertificateSigning, decode
 from services.ca.hierarchy import DEFAULT_ISSUING, DEFAULT_ROOT, ISSUING_DAYS
@@ -97,19 +103,25 @@ class CaTools(DependencyProvider):
 
     def setup(self):
         settings = settings_of(self.container)
+        self.prepare(settings, open_database(settings, self.container.service_name))
+
+    def prepare(self, settings, db) -> None:
+        """What `setup` builds, from the settings and the ca's database (tests build it so too)."""
         self.settings = settings
-        db = open_database(settings, self.container.service_name)
         self.keys = KeyStore(db, load_kek(settings.ca_kek, settings.var_dir, settings.embedded))
         self.keys.check_kek()       # a KEK that does not open the stored CA keys stops the start, not a signature
         self.crl_files = CrlFiles(db)
-        self._certs: dict[str, x509.Certificate] = {}
-        self.cas = PositionCache()      # the CA rows, read again only when the store moved
+        self._certs: dict[str, x509.Certificate] = {}      # by sha256 fingerprint: a reissue brings a new one
+        self.cas = PositionCache()      # the CA rows, read again only when a CA changed
+        self.started = False            # maintain() has done what it does once per process
         lint.warm_up()        # pkilint's validators take ~0.3 s each to build: at start, not on the first request
 
     def certificate(self, ca: dict) -> x509.Certificate:
-        if ca["ca_id"] not in self._certs:
-            self._certs[ca["ca_id"]] = x509.load_pem_x509_certificate(ca["certificate_pem"].encode())
-        return self._certs[ca["ca_id"]]
+        """The CA's current certificate (`ca` a CA row, or one of its `certificates`)."""
+        fingerprint = ca["sha256_fingerprint"]
+        if fingerprint not in self._certs:
+            self._certs[fingerprint] = x509.load_pem_x509_certificate(ca["certificate_pem"].encode())
+        return self._certs[fingerprint]
 
     def get_dependency(self, worker_ctx):
         return self
@@ -126,19 +138,31 @@ class CaService(EventSourced):
     @catch_up_timer(setting="crl_check_interval")
     def maintain(self) -> bool:
         """At start and every `crl_check_interval` s: create the default hierarchy if there is none; publish a CRL
-        for each issuing CA that had a revocation since its last CRL, or whose CRL is `crl_refresh_hours` old."""
+        for each CA — revoked ones too, so theirs never lapses — that had a revocation since its last CRL, or whose
+        CRL is due for refresh: an issuing CA's after `crl_refresh_hours`, a root's ARL after a week
+        (domain.crl_policy). Once per process, first: the rows of CAs made before this version's tables, and a
+        warning for each CA whose certificate names other links than CERTPLANE_PUBLIC_BASE_URL."""
         self._ensure_hierarchy()
+        if not self.tools.started:
+            self._start_checks()
+            self.tools.started = True
         now = self.store.clock()
         for ca in self._cas():
-            if ca["kind"] != "issuing":
-                continue
             latest = self.store.read(lambda conn: self._view.latest_crl(conn, ca["ca_id"]))
             revoked_at = self.store.read(lambda conn: self._view.last_revocation(conn, ca["ca_id"]))
-            stale = latest is None or now - _utc(latest["this_update"]) >= timedelta(
-                hours=self.tools.settings.crl_refresh_hours)
-            if stale or (revoked_at is not None and revoked_at >= _utc(latest["this_update"])):
+            if domain.crl_due(self._crl_policy(ca), _utc(latest["this_update"]) if latest else None, revoked_at, now):
                 self._publish_crl(ca, now)
         return True
+
+    def _start_checks(self) -> None:
+        with self.store.db.writer() as conn, conn.begin():
+            added = self._view.add_missing_ca_rows(conn)
+        if added:
+            log.info("ca_rows_added", cas=added)
+        for found in hierarchy.links_differing(self._cas(), self.tools.settings.base_url):
+            log.warning("ca_links_differ_from_public_base_url", ca_id=found["ca_id"], name=found["name"],
+                        certificate_base_url=found["certificate_base_url"],
+                        configured_base_url=found["configured_base_url"], remedy=found["remedy"])
 
     # ---- authorities --------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -172,6 +196,56 @@ class CaService(EventSourced):
         return self._ca_view(self._ca(ca_id))
 
     @rpc(expected_exceptions=EXPECTED)
+    def ca_certificate(self, ca_id: str, serial: str | None = None) -> str:
+        """PEM of one of the CA's certificates: the current one, or the one with `serial` (an earlier one, after
+        a reissue); NotFound for a serial the CA's key never had."""
+        ca = self._ca(ca_id)
+        if serial is None:
+            return ca["certificate_pem"]
+        wanted = _normal_serial(serial)
+        found = next((c for c in ca["certificates"] if c["serial"] == wanted), None)
+        if found is None:
+            raise NotFound.of("ca certificate", serial)
+        return found["certificate_pem"]
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reissue_ca(self, ca_id: str) -> dict:
+        """A new certificate for the CA's key, with the links of the current CERTPLANE_PUBLIC_BASE_URL
+        (hierarchy.reissue); chains name it from now on, the earlier ones stay listed and downloadable."""
+        ca = self._ca(parse_id(ca_id, "ca"))
+        made = hierarchy.reissue(self.store, self.tools.keys, self.tools.settings, ca["ca_id"])
+        log.info("ca_reissued", ca_id=ca["ca_id"], serial=made.ca["serial"], previous_serial=made.previous_serial,
+                 sha256_fingerprint=made.ca["sha256_fingerprint"])
+        return self.command_result(made.result, ca=self.get_ca(ca["ca_id"]))
+
+    # ---- revoking an issuing CA: two MRAOs (DESIGN §6); the gateway checks the role, the aggregate the rest --
+    @rpc(expected_exceptions=EXPECTED)
+    def request_ca_revocation(self, ca_id: str, requested_by: str, payload: dict) -> dict:
+        values = load_payload(contract.CaRevocationRequestV1(), payload)
+        return self._ca_command(ca_id, domain.decide_request_ca_revocation, requested_by, values["reason"])
+
+    @rpc(expected_exceptions=EXPECTED)
+    def approve_ca_revocation(self, ca_id: str, approved_by: str, payload: dict | None = None) -> dict:
+        """The second MRAO's approval: the CA is revoked, and its root's ARL published at once."""
+        values = load_payload(contract.CaRevocationDecisionV1(), payload or {})
+        answer = self._ca_command(ca_id, domain.decide_approve_ca_revocation, approved_by, values["message"])
+        self._publish_crl(self._ca(answer["ca"]["parent_ca_id"]), self.store.clock())
+        return answer
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reject_ca_revocation(self, ca_id: str, rejected_by: str, payload: dict | None = None) -> dict:
+        values = load_payload(contract.CaRevocationDecisionV1(), payload or {})
+        return self._ca_command(ca_id, domain.decide_reject_ca_revocation, rejected_by, values["message"])
+
+    def _ca_command(self, ca_id: str, decide, actor: str, *args) -> dict:
+        ca_id = parse_id(ca_id, "ca")
+        result = self.store.execute(f"ca-{ca_id}", decider(domain.fold_authority, decode, decide, ca_id, actor,
+                                                           *args, self.store.clock()))
+        for record in result.events:
+            log.info(record.event_type.rsplit(".", 1)[0], ca_id=ca_id, actor=actor)
+        return self.command_result(result, ca=self.get_ca(ca_id))
+
+    @rpc(expected_exceptions=EXPECTED)
     def chain(self, ca_id: str | None = None) -> list[str]:
         """PEM of the CA and each parent up to the root (from one read of the CA rows)."""
         cas = self._cas()
@@ -183,25 +257,28 @@ class CaService(EventSourced):
     # ---- signing ------------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
     def issue_certificate(self, payload: dict) -> dict:
-        values = load_payload(contract.IssueCertificateV1(), payload)
+        values = load_payload(contract.IssueCertificateV2(), payload)
         ca = self._ca(str(values["ca_id"])) if values["ca_id"] else self._default_issuing()
         if ca["kind"] != "issuing":
             raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
+        domain.check_can_issue(ca)                                     # a revoked CA signs nothing more
         csr = self._csr(values["csr_pem"])
+        now = self.store.clock()
+        judged = issuance.judge(values, csr.public_key(), now)       # the CA's own rules, before any serial
         issuer_cert = self.tools.certificate(ca)
         issuer_key = self.tools.keys.get(ca["key_ref"])
-        now = self.store.clock()
         not_before = now - BACKDATE
         not_after = min(x509build.validity_end(not_before, values["term_days"]), issuer_cert.not_valid_after_utc)
         for _attempt in range(SERIAL_ATTEMPTS):
-            spec = self._spec(values, ca["ca_id"], csr, x509build.new_serial(), not_before, not_after)
+            spec = self._spec(judged, ca["ca_id"], csr, x509build.new_serial(), not_before, not_after)
             tbs = x509build.tbs_for_lint(spec, issuer_cert)
-            findings = lint.lint_certificate(tbs, values["lint_profile"])
+            findings = lint.lint_certificate(tbs, judged.lint_profile)
             errors = lint.errors(findings)
             if errors:
                 hint = ""
-                if any("authorityInfoAccess" in (f.path or "") or "cRLDistributionPoints" in (f.path or "")
-                       for f in errors):
+                if judged.lint_profile == "serverauth" and any(
+                        "authorityInfoAccess" in (f.path or "") or "cRLDistributionPoints" in (f.path or "")
+                        for f in errors):
                     hint = (" (the CRL and OCSP links come from CERTPLANE_PUBLIC_BASE_URL, which must be the "
                             "public DNS name clients reach Certplane at)")
                 raise PolicyViolation("the certificate would break the rules it is linted against; nothing was "
@@ -211,7 +288,7 @@ class CaService(EventSourced):
                 return {"findings": [_finding(f) for f in findings]}
             serial = _hex(spec.serial)
             signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
-                                         list(values["sans"]), not_before.isoformat(), not_after.isoformat(),
+                                         list(judged.names.sans), not_before.isoformat(), not_after.isoformat(),
                                          _sha256(tbs))
             try:
                 self.store.append(_cert_stream(serial), 0, [signing.encode()], self.context.metadata())
@@ -253,14 +330,16 @@ class CaService(EventSourced):
 
     @rpc(expected_exceptions=EXPECTED)
     def ocsp(self, request_b64: str) -> str:
-        """An OCSP response (DER, base64) for a request (DER, base64): signed by the issuing CA that issued the
-        serial; `unknown` for a serial that CA never issued; `unauthorized` for a CA that is not ours."""
+        """An OCSP response (DER, base64) for a request (DER, base64), signed by the CA the request names: an
+        issuing CA for its leaves, a root for the issuing CAs' certificates it signed (each certificate of a CA's
+        key is a row under its root, revoked with the CA); `unknown` for a serial that CA never issued;
+        `unauthorized` for a CA that is not ours."""
         try:
             query = x509build.parse_ocsp_request(base64.b64decode(request_b64, validate=True))
         except (ValueError, x509build.OcspMalformed):
             return base64.b64encode(x509build.ocsp_error("malformed")).decode()
-        issuer = next((ca for ca in self._cas() if ca["kind"] == "issuing"
-                       and x509build.issuer_matches(query, self.tools.certificate(ca))), None)
+        issuer = next((ca for ca in self._cas() if x509build.issuer_matches(query, self.tools.certificate(ca))),
+                      None)
         if issuer is None:
             return base64.b64encode(x509build.ocsp_error("unauthorized")).decode()
         found = self.store.read(lambda conn: self._view.certificate(conn, _hex(query.serial)))
@@ -282,10 +361,10 @@ class CaService(EventSourced):
         return self.store.projection(CaView)
 
     def _cas(self) -> list[dict]:
-        """Every CA (a few rows), from memory while their number is unchanged (PositionCache): CAs are only ever
-        added, never changed or removed, so their count is the position of this read model."""
+        """Every CA (a few rows, CaView.all_cas), from memory while no CA changed (PositionCache): every event on
+        a ca-<id> stream raises the sum of the streams' versions, which is the position of these rows."""
         view = self._view
-        return self.tools.cas.lookup("all", self.store.db.quick_scalar(view.count_query),
+        return self.tools.cas.lookup("all", self.store.db.quick_scalar(view.version_query),
                                      lambda: self.store.read(view.all_cas) or None) or []
 
     def _ca(self, ca_id: str, cas: list[dict] | None = None) -> dict:
@@ -302,7 +381,13 @@ class CaService(EventSourced):
                 "key_algorithm": ca["key_algorithm"], "subject": ca["subject"], "serial": ca["serial"],
                 "not_before": _utc(ca["not_before"]).isoformat(), "not_after": _utc(ca["not_after"]).isoformat(),
                 "sha256_fingerprint": ca["sha256_fingerprint"], "certificate_pem": ca["certificate_pem"],
-                "default": ca["ca_id"] == DEFAULT_ISSUING}
+                "default": ca["ca_id"] == DEFAULT_ISSUING,
+                "status": "revoked" if ca["revocation_status"] == domain.CaRevocationStatus.REVOKED else "active",
+                "revocation": _revocation_view(ca),
+                "certificates": [{"serial": c["serial"], "not_before": _utc(c["not_before"]).isoformat(),
+                                  "not_after": _utc(c["not_after"]).isoformat(),
+                                  "sha256_fingerprint": c["sha256_fingerprint"], "current": c["serial"] == ca["serial"]}
+                                 for c in ca["certificates"]]}
 
     @staticmethod
     def _csr(pem: str) -> x509.CertificateSigningRequest:
@@ -316,16 +401,16 @@ class CaService(EventSourced):
                                  code="csr_signature_invalid")
         return csr
 
-    def _spec(self, values: dict, ca_id: str, csr, serial: int, not_before, not_after) -> x509build.LeafSpec:
-        subject = values["subject"] or {}
-        urls = self._urls(ca_id)
+    def _spec(self, judged: issuance.Judged, ca_id: str, csr, serial: int, not_before,
+              not_after) -> x509build.LeafSpec:
+        subject = judged.subject
         return x509build.LeafSpec(
-            common_name=values["common_name"], organization=subject.get("organization"),
+            common_name=judged.names.common_name, organization=subject.get("organization"),
             organizational_unit=subject.get("organizational_unit"), country=subject.get("country"),
-            state=subject.get("state"), locality=subject.get("locality"),
-            sans=[("dns", name) for name in values["sans"]], not_before=not_before, not_after=not_after,
-            key_usage=set(values["key_usage"]), extended_key_usage=list(values["extended_key_usage"]),
-            serial=serial, public_key=csr.public_key(), urls=urls)
+            state=subject.get("state"), locality=subject.get("locality"), sans=judged.sans(),
+            not_before=not_before, not_after=not_after, key_usage=set(judged.key_usage),
+            extended_key_usage=list(judged.extended_key_usage), serial=serial, public_key=csr.public_key(),
+            urls=self._urls(ca_id), certificate_policies=judged.certificate_policies())
 
     def _urls(self, ca_id: str) -> x509build.CaUrls:
         return x509build.CaUrls.of(self.tools.settings.base_url, str(ca_id))
@@ -346,15 +431,15 @@ class CaService(EventSourced):
         of each shape is linted in a CRL signed with a throwaway key, and all of them go into the CRL unchanged
         (x509build.crl_tbs), which the CA key signs. About 3 s for a million entries, storing included
         (bench/README.md)."""
-        ca_id = ca["ca_id"]
+        ca_id, policy = ca["ca_id"], self._crl_policy(ca)
         history = self.store.load(f"crl-{ca_id}")
         published = [decode(r.event_type, r.payload) for r in history]
-        next_update = now + timedelta(days=self.tools.settings.crl_validity_days)
+        next_update = now + policy.validity
         number = domain.next_crl_number(published)
         cert = self.tools.certificate(ca)
         entries = self._crl_entries(ca_id)
         sample = x509build.crl_for_lint(cert, entries.lint_sample(), number, now, next_update)
-        errors = lint.errors(lint.lint_crl(sample))
+        errors = lint.errors(lint.lint_crl(sample, policy.lint_profile))
         if errors:
             log.error("crl_lint_failed", ca_id=ca_id, findings=[_finding(f) for f in errors])
             return
@@ -368,6 +453,10 @@ class CaService(EventSourced):
         except ConcurrencyConflict:
             return                                          # a replica published the same moment
         log.info("crl_published", ca_id=ca_id, crl_number=number, entries=entries.count)
+
+    def _crl_policy(self, ca: dict) -> domain.CrlPolicy:
+        settings = self.tools.settings
+        return domain.crl_policy(ca["kind"], settings.crl_validity_days, settings.crl_refresh_hours)
 
     def _crl_entries(self, ca_id: str) -> x509build.CrlEntries:
         """Every CRL entry of the CA, read in batches. Revocations recorded before the crl_entries table existed
@@ -396,6 +485,16 @@ class CaService(EventSourced):
 def _signed_crl(cert: x509.Certificate, key, entries: x509build.CrlEntries, number: int, this_update: datetime,
                 next_update: datetime) -> bytes:
     return x509build.sign_crl(x509build.crl_tbs(cert, entries.chunks, number, this_update, next_update), key)
+
+
+def _revocation_view(ca: dict) -> dict | None:
+    if ca["revocation_status"] is None:
+        return None
+    return {"status": ca["revocation_status"], "reason": ca["revocation_reason"],
+            "requested_by": ca["revocation_requested_by"],
+            "requested_at": _utc(ca["revocation_requested_at"]).isoformat(),
+            "approved_by": ca["revocation_approved_by"],
+            "revoked_at": _utc(ca["revoked_at"]).isoformat() if ca["revoked_at"] else None}
 
 
 def _normal_serial(serial: str) -> str:

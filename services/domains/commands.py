@@ -1,6 +1,7 @@
 """What administrators (through the gateway) ask the domains service to do. Values arrive validated by
-contracts/domains.py and names normalised by names.py; whatever came from outside (random values, a DNS or HTTP
-check's outcome, the CAA decision) is a field here, so domain.py stays pure."""
+contracts/domains.py, names normalised by names.py and networks by network.parse_network; whatever came from
+outside (random values, a DNS or HTTP check's outcome, the CAA decision) is a field here, so domain.py and
+network.py stay pure. The delegation commands are one set for both: `target_id` is the domain or the network."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,30 @@ class DeleteDomain:
 
 
 @dataclass(frozen=True)
+class CreateNetwork:
+    network_id: str
+    cidr: str                       # normalised (network.parse_network)
+    description: str | None
+    active: bool
+    delegations: tuple[NewDelegation, ...]
+    requested_by: str
+    approved: bool
+
+
+@dataclass(frozen=True)
+class UpdateNetwork:
+    network_id: str
+    changes: dict
+
+
+@dataclass(frozen=True)
+class DeleteNetwork:
+    network_id: str
+
+
+@dataclass(frozen=True)
 class AddDelegation:
-    domain_id: str
+    target_id: str                  # the domain or network delegated
     delegation: NewDelegation
     requested_by: str
     approved: bool
@@ -47,13 +70,13 @@ class AddDelegation:
 
 @dataclass(frozen=True)
 class RemoveDelegation:
-    domain_id: str
+    target_id: str
     delegation_id: str
 
 
 @dataclass(frozen=True)
 class DecideDelegation:
-    domain_id: str
+    target_id: str
     delegation_id: str
     admin_id: str
     approve: bool
@@ -81,7 +104,7 @@ class Caa:
     """The CAA decision for the domain, made before evidence is recorded."""
     permitted: bool
     result: str | None              # permitted | no_records
-    reason: str | None              # caa_forbids | caa_unknown_critical | caa_lookup_failed
+    reason: str | None              # caa_forbids | caa_unknown_critical (a failed lookup never gets here)
     detail: str
     checked_name: str
     relevant_name: str | None

@@ -1,8 +1,9 @@
-"""Domains, their delegations and their DCV: state, evolve, decide. Pure: no I/O, no clock, no logging.
+"""Domains and their DCV: state, evolve, decide. Pure: no I/O, no clock, no logging.
 
-One aggregate per domain (stream `domain-<id>`). The pending state of a delegation lives here, so "the requester
-never approves their own", "two approvals make one transition" (the second finds it approved: 409) and "a rejection
-ends it" are decided without looking elsewhere; who is *eligible* to approve is the gateway's decision (DESIGN §6).
+One aggregate per domain (stream `domain-<id>`). Its delegations follow the one set of delegation rules shared
+with IP networks (delegation.py): the pending state lives here, so "the requester never approves their own", "two
+approvals make one transition" (the second finds it approved: 409) and "a rejection ends it" are decided without
+looking elsewhere; who is *eligible* to approve is the gateway's decision (DESIGN §6).
 Domain names are unique across domains: checked in projections.py inside the append transaction.
 """
 from __future__ import annotations
@@ -12,19 +13,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts.domains import DCV_EMAIL_LOCAL_PARTS, HTTP_FILE_PATH, TXT_LABEL
-from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from contracts.errors import Conflict, InvalidRequest, NotFound
 from contracts import names
-from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, NewDelegation,
-                                       RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains import delegation
+from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, RecordCheck,
+                                       RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains.delegation import Delegation, DelegationStatus  # noqa: F401  (part of this module's state)
 from services.domains.events import (DcvFailed, DcvStarted, DcvValidated, DelegationAdded, DelegationApproved,
                                      DelegationRejected, DelegationRemoved, DomainCreated, DomainDeleted,
                                      DomainUpdated)
 
-
-class DelegationStatus(StrEnum):
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    REJECTED = "rejected"
+DELEGATION_EVENTS = delegation.Kinds("domain", DelegationAdded, DelegationApproved, DelegationRejected,
+                                     DelegationRemoved)
 
 
 class DcvStatus(StrEnum):
@@ -32,18 +32,6 @@ class DcvStatus(StrEnum):
     SUBMITTED = "submitted"
     VALIDATED = "validated"
     EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class Delegation:
-    delegation_id: str
-    organization_id: str
-    department_id: str | None
-    cert_types: tuple[str, ...]
-    status: DelegationStatus
-    requested_by: str
-    decided_by: str | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,19 +100,13 @@ def evolve(state: Domain, event) -> Domain:
         case DomainDeleted():
             return replace(state, deleted=True)
         case DelegationAdded():
-            delegation = Delegation(event.delegation_id, event.organization_id, event.department_id,
-                                    tuple(event.cert_types), DelegationStatus(event.status), event.requested_by,
-                                    event.requested_by if event.status == DelegationStatus.APPROVED else None)
-            return replace(state, delegations={**state.delegations, event.delegation_id: delegation})
+            return replace(state, delegations=delegation.added(state.delegations, event))
         case DelegationApproved():
-            return _set_delegation(state, event.delegation_id, status=DelegationStatus.APPROVED,
-                                   decided_by=event.approved_by)
+            return replace(state, delegations=delegation.approved(state.delegations, event))
         case DelegationRejected():
-            return _set_delegation(state, event.delegation_id, status=DelegationStatus.REJECTED,
-                                   decided_by=event.rejected_by, reason=event.reason)
+            return replace(state, delegations=delegation.rejected(state.delegations, event))
         case DelegationRemoved():
-            return replace(state, delegations={k: v for k, v in state.delegations.items()
-                                               if k != event.delegation_id})
+            return replace(state, delegations=delegation.removed(state.delegations, event))
         case DcvStarted():
             attempt = DcvAttempt(event.dcv_id, event.method, event.email_address, event.http_url, event.dns_name,
                                  event.expected_value, datetime.fromisoformat(event.token_expires_at),
@@ -142,11 +124,6 @@ def evolve(state: Domain, event) -> Domain:
     raise TypeError(f"domains cannot evolve {type(event).__name__}")
 
 
-def _set_delegation(state: Domain, delegation_id: str, **changes) -> Domain:
-    changed = replace(state.delegations[delegation_id], **changes)
-    return replace(state, delegations={**state.delegations, delegation_id: changed})
-
-
 def fold(events) -> Domain:
     state = Domain()
     for event in events:
@@ -162,32 +139,12 @@ def _existing(state: Domain, domain_id: str) -> Domain:
     return state
 
 
-def _delegation_added(state_name: str, domain_id: str, new: NewDelegation, requested_by: str,
-                      approved: bool) -> DelegationAdded:
-    return DelegationAdded(domain_id, state_name, new.delegation_id, new.organization_id, new.department_id,
-                           sorted(set(new.cert_types)), "approved" if approved else "requested", requested_by)
-
-
-def _check_not_duplicate(delegations, new: NewDelegation) -> None:
-    for d in delegations:
-        if d.status is not DelegationStatus.REJECTED and d.organization_id == new.organization_id \
-                and d.department_id == new.department_id:
-            raise Conflict("this domain is already delegated (or requested) to that organization or department; "
-                           "remove that delegation first", {"delegation_id": d.delegation_id},
-                           code="delegation_exists")
-
-
 def decide_create_domain(state: Domain, cmd: CreateDomain) -> list:
     if state.created:
         raise Conflict("a domain with this id exists", {"domain_id": cmd.domain_id}, code="domain_exists")
-    events: list = [DomainCreated(cmd.domain_id, cmd.name, cmd.description, cmd.active)]
-    seen: list[Delegation] = []
-    for new in cmd.delegations:
-        _check_not_duplicate(seen, new)
-        seen.append(Delegation(new.delegation_id, new.organization_id, new.department_id, new.cert_types,
-                               DelegationStatus.REQUESTED, cmd.requested_by))
-        events.append(_delegation_added(cmd.name, cmd.domain_id, new, cmd.requested_by, cmd.approved))
-    return events
+    return [DomainCreated(cmd.domain_id, cmd.name, cmd.description, cmd.active),
+            *delegation.decide_on_create(DELEGATION_EVENTS, cmd.domain_id, cmd.name, cmd.delegations,
+                                         cmd.requested_by, cmd.approved)]
 
 
 def decide_update_domain(state: Domain, cmd: UpdateDomain) -> list:
@@ -203,46 +160,27 @@ def decide_update_domain(state: Domain, cmd: UpdateDomain) -> list:
 
 def decide_delete_domain(state: Domain, cmd: DeleteDomain) -> list:
     _existing(state, cmd.domain_id)
-    live = [d.delegation_id for d in state.delegations.values() if d.status is not DelegationStatus.REJECTED]
+    live = delegation.live(state.delegations)
     if live:
         raise Conflict("the domain is delegated; remove its delegations first",
-                       {"delegation_ids": sorted(live)}, code="domain_in_use")
+                       {"delegation_ids": live}, code="domain_in_use")
     return [DomainDeleted(cmd.domain_id, state.name)]
 
 
 def decide_add_delegation(state: Domain, cmd: AddDelegation) -> list:
-    _existing(state, cmd.domain_id)
-    _check_not_duplicate(state.delegations.values(), cmd.delegation)
-    return [_delegation_added(state.name, cmd.domain_id, cmd.delegation, cmd.requested_by, cmd.approved)]
-
-
-def _delegation(state: Domain, delegation_id: str) -> Delegation:
-    delegation = state.delegations.get(delegation_id)
-    if delegation is None:
-        raise NotFound.of("delegation", delegation_id)
-    return delegation
+    _existing(state, cmd.target_id)
+    return delegation.decide_add(DELEGATION_EVENTS, state.name, state.delegations, cmd)
 
 
 def decide_remove_delegation(state: Domain, cmd: RemoveDelegation) -> list:
-    _existing(state, cmd.domain_id)
-    _delegation(state, cmd.delegation_id)
-    return [DelegationRemoved(cmd.domain_id, state.name, cmd.delegation_id)]
+    _existing(state, cmd.target_id)
+    return delegation.decide_remove(DELEGATION_EVENTS, state.name, state.delegations, cmd)
 
 
 def decide_delegation(state: Domain, cmd: DecideDelegation) -> list:
-    """Approve or reject a requested delegation. The requester never decides their own; a decided delegation
-    stays decided (the loser of two racing approvals gets 409)."""
-    _existing(state, cmd.domain_id)
-    delegation = _delegation(state, cmd.delegation_id)
-    if delegation.status is not DelegationStatus.REQUESTED:
-        raise Conflict(f"the delegation is already {delegation.status}", {"status": str(delegation.status)},
-                       code=f"delegation_{delegation.status}")
-    if cmd.admin_id == delegation.requested_by:
-        raise Forbidden("the requester cannot approve or reject their own delegation",
-                        {"missing": "another administrator"}, code="own_request")
-    if cmd.approve:
-        return [DelegationApproved(cmd.domain_id, state.name, cmd.delegation_id, cmd.admin_id)]
-    return [DelegationRejected(cmd.domain_id, state.name, cmd.delegation_id, cmd.admin_id, cmd.reason)]
+    """Approve or reject a requested delegation (delegation.decide)."""
+    _existing(state, cmd.target_id)
+    return delegation.decide(DELEGATION_EVENTS, state.name, state.delegations, cmd)
 
 
 # ---- DCV ----------------------------------------------------------------------------------------------------
@@ -324,12 +262,12 @@ def decide_record_check(state: Domain, cmd: RecordCheck) -> list:
 def may_issue(name: str, covering: list[dict], organization_id: str, department_id: str | None, cert_type: str,
               now: datetime) -> dict:
     """The answer (contracts MayIssueV1) from the domains covering `name`, closest first (projections.covering).
-    A delegation to an organization covers its departments; one to a department covers only that department.
-    Evidence counts when fresh and when its method covers the name (names.evidence_covers)."""
+    A delegation to an organization covers its departments; one to a department covers only that department
+    (delegation.grants_to). Evidence counts when fresh and when its method covers the name (names.evidence_covers)."""
     def granted(grant, statuses) -> bool:
         org, dept, grant_type, status = grant
-        return grant_type == cert_type and status in statuses and (
-            (dept is None and org == organization_id) or (dept is not None and dept == department_id))
+        return grant_type == cert_type and status in statuses and delegation.grants_to(org, dept, organization_id,
+                                                                                      department_id)
 
     chosen, reason = None, "not_delegated"
     for entry in covering:

@@ -1,5 +1,6 @@
-"""What happened to domains, their delegations and their DCV. Each event is its public V1 contract
-(contracts/domains.py); `name` rides on every event so a consumer (notify, a SIEM) needs no lookup."""
+"""What happened to domains, IP networks, their delegations and DCV. Each event is its public V1 contract
+(contracts/domains.py); a domain's `name` (a network's `cidr`) rides on every event so a consumer (notify, a SIEM)
+needs no lookup. A network's delegation events have the fields of a domain's, in the same order."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -132,5 +133,87 @@ class DcvValidated(DomainEvent):
     caa: dict
 
 
+@dataclass(frozen=True)
+class NetworkCreated(DomainEvent):
+    event_type = "network_created.v1"
+    schema = contract.NetworkCreatedV1
+
+    network_id: str
+    cidr: str
+    description: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class NetworkUpdated(DomainEvent):
+    event_type = "network_updated.v1"
+    schema = contract.NetworkUpdatedV1
+
+    network_id: str
+    cidr: str
+    description: str | None
+    active: bool
+    changed: list[str]
+
+
+@dataclass(frozen=True)
+class NetworkDeleted(DomainEvent):
+    event_type = "network_deleted.v1"
+    schema = contract.NetworkDeletedV1
+
+    network_id: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class NetworkDelegationAdded(DomainEvent):
+    event_type = "network_delegation_added.v1"
+    schema = contract.NetworkDelegationAddedV1
+
+    network_id: str
+    cidr: str
+    delegation_id: str
+    organization_id: str
+    department_id: str | None
+    cert_types: list[str]
+    status: str
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class NetworkDelegationApproved(DomainEvent):
+    event_type = "network_delegation_approved.v1"
+    schema = contract.NetworkDelegationApprovedV1
+
+    network_id: str
+    cidr: str
+    delegation_id: str
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class NetworkDelegationRejected(DomainEvent):
+    event_type = "network_delegation_rejected.v1"
+    schema = contract.NetworkDelegationRejectedV1
+
+    network_id: str
+    cidr: str
+    delegation_id: str
+    rejected_by: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class NetworkDelegationRemoved(DomainEvent):
+    event_type = "network_delegation_removed.v1"
+    schema = contract.NetworkDelegationRemovedV1
+
+    network_id: str
+    cidr: str
+    delegation_id: str
+
+
 decode = decoder(DomainCreated, DomainUpdated, DomainDeleted, DelegationAdded, DelegationApproved,
-                 DelegationRejected, DelegationRemoved, DcvStarted, DcvFailed, DcvValidated)
+                 DelegationRejected, DelegationRemoved, DcvStarted, DcvFailed, DcvValidated,
+                 NetworkCreated, NetworkUpdated, NetworkDeleted, NetworkDelegationAdded, NetworkDelegationApproved,
+                 NetworkDelegationRejected, NetworkDelegationRemoved)

@@ -1,11 +1,18 @@
-"""The domains service: nameko entrypoints only. Each loads its payload with a contract schema, normalises names,
-does the outside I/O a DCV check needs through adapters (DNS, HTTP), and lets the store run load -> decide ->
-append. Who may do what is the gateway's decision; this service enforces what the domain itself says (pending
-state, single-use values, expiry, CAA)."""
+"""The domains service: nameko entrypoints only. Each loads its payload with a contract schema, normalises names
+(and networks), does the outside I/O a DCV check needs through adapters (DNS, HTTP), and lets the store run
+load -> decide -> append. Who may do what is the gateway's decision; this service enforces what the domain or
+network itself says (pending state, single-use values, expiry, CAA, networks never overlap).
+
+The lookups of one request share one deadline below the RPC timeout (adapters/deadline.py). A lookup that gets no
+answer — a DNS server that fails or is silent, a web server that cannot be reached — is refused with 422
+`<lookup>_lookup_failed` naming the lookup and the server, and records nothing: it says nothing about control of
+the domain. An answer that does not prove control (no such record, wrong file content, HTTP 404) is a failed
+check, recorded as such."""
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import uuid
 from datetime import datetime
@@ -17,15 +24,17 @@ from nameko.rpc import rpc
 
 from contracts import domains as contract
 from contracts import names
-from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound
-from services.domains import domain
+from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
+from services.domains import domain, network
+from services.domains.adapters.deadline import Deadline
 from services.domains.adapters.dns import DnsClient, DnsLookupFailed
 from services.domains.adapters.http_fetch import FetchFailed, HttpFetcher
 from services.domains.caa import decide_caa
-from services.domains.commands import (AddDelegation, Caa, CreateDomain, DecideDelegation, DeleteDomain,
-                                       NewDelegation, RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains.commands import (AddDelegation, Caa, CreateDomain, CreateNetwork, DecideDelegation,
+                                       DeleteDomain, DeleteNetwork, NewDelegation, RecordCheck, RemoveDelegation,
+                                       StartDcv, UpdateDomain, UpdateNetwork)
 from services.domains.events import decode
-from services.domains.projections import DomainsView
+from services.domains.projections import DomainsView, NetworksView
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider, open_database, settings_of
 from services.runtime.kept_secrets import KeptSecrets
@@ -38,8 +47,20 @@ def _stream(domain_id: str) -> str:
     return f"domain-{domain_id}"
 
 
+def _network_stream(network_id: str) -> str:
+    return f"network-{network_id}"
+
+
 def _decider(decide, cmd):
     return decider(domain.fold, decode, decide, cmd)
+
+
+def _network_decider(decide, cmd):
+    return decider(network.fold, decode, decide, cmd)
+
+
+# what a fetch raises when no web server answered: the lookup failed (422), it is not a failed check
+UNANSWERED_FETCHES = frozenset({"http_timeout", "http_connect_failed", "http_tls_failed"})
 
 
 def _sha256(text: str) -> str:
@@ -52,11 +73,18 @@ class DcvTools(DependencyProvider):
     def setup(self):
         settings = settings_of(self.container)
         self.settings = settings
-        self.dns = DnsClient(settings.dns_resolver, settings.dns_timeout)
-        self.http = HttpFetcher(self.dns.addresses, settings.dcv_http_allow_private, settings.dcv_http_timeout)
+        budget = self.lookup_deadline().seconds
+        # a try of a DNS lookup gets at most half the budget, so the retry always gets its chance
+        self.dns = DnsClient(settings.dns_resolver, min(settings.dns_timeout, budget / 2))
+        self.http = HttpFetcher(self.dns.addresses, settings.dcv_http_allow_private,
+                                min(settings.dcv_http_timeout, budget))
         # the email-DCV codes, kept until used: events hold only their sha256 (see KeptSecrets)
         self.mail_codes = KeptSecrets(open_database(settings, self.container.service_name), "dcv_mail_secrets")
         self.may_issue_cache = PositionCache()
+
+    def lookup_deadline(self) -> Deadline:
+        """The deadline of every lookup one request makes: a share of the RPC timeout its caller waits."""
+        return Deadline.for_rpc(self.settings.rpc_timeout)
 
     def get_dependency(self, worker_ctx):
         return self
@@ -65,7 +93,7 @@ class DcvTools(DependencyProvider):
 class DomainsService(EventSourced):
     name = contract.SOURCE
 
-    store = EventStoreProvider(projections=[DomainsView])
+    store = EventStoreProvider(projections=[DomainsView, NetworksView])
     context = Context()
     tools = DcvTools()
 
@@ -113,15 +141,15 @@ class DomainsService(EventSourced):
     def add_delegation(self, domain_id: str, fields: dict, requested_by: str, approved: bool) -> dict:
         values = load_payload(contract.DelegationFieldsV1(), fields)
         cmd = AddDelegation(parse_id(domain_id, "domain"), self._new_delegation(values), requested_by, bool(approved))
-        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_add_delegation, cmd))
-        return self.command_result(result, domain=self.get_domain(cmd.domain_id),
+        result = self.store.execute(_stream(cmd.target_id), _decider(domain.decide_add_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.target_id),
                                    delegation_id=cmd.delegation.delegation_id)
 
     @rpc(expected_exceptions=EXPECTED)
     def remove_delegation(self, domain_id: str, delegation_id: str) -> dict:
         cmd = RemoveDelegation(parse_id(domain_id, "domain"), parse_id(delegation_id, "delegation"))
-        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_remove_delegation, cmd))
-        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+        result = self.store.execute(_stream(cmd.target_id), _decider(domain.decide_remove_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.target_id))
 
     @rpc(expected_exceptions=EXPECTED)
     def decide_delegation(self, domain_id: str, delegation_id: str, admin_id: str, approve: bool,
@@ -129,8 +157,81 @@ class DomainsService(EventSourced):
         values = load_payload(contract.RejectDelegationV1(), payload or {})
         cmd = DecideDelegation(parse_id(domain_id, "domain"), parse_id(delegation_id, "delegation"), admin_id,
                                bool(approve), values["reason"])
-        result = self.store.execute(_stream(cmd.domain_id), _decider(domain.decide_delegation, cmd))
-        return self.command_result(result, domain=self.get_domain(cmd.domain_id))
+        result = self.store.execute(_stream(cmd.target_id), _decider(domain.decide_delegation, cmd))
+        return self.command_result(result, domain=self.get_domain(cmd.target_id))
+
+    # ---- IP networks (delegated like domains; no DCV) -----------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def create_network(self, fields: dict, requested_by: str, approved: bool, network_id: str | None = None) -> dict:
+        """A network and its delegations. Bad CIDRs are 400 (network.parse_network); one that overlaps an existing
+        network is 409 overlapping_network, decided in the append transaction (projections.NetworksView)."""
+        values = load_payload(contract.CreateNetworkV1(), fields)
+        cidr = str(network.parse_network(values["cidr"]))
+        delegations = tuple(self._new_delegation(d) for d in values["delegations"])
+        cmd = CreateNetwork(parse_id(network_id or uuid.uuid4(), "network"), cidr, values["description"],
+                            values["active"], delegations, requested_by, bool(approved))
+        result = self.store.execute(_network_stream(cmd.network_id),
+                                    _network_decider(network.decide_create_network, cmd))
+        return self.command_result(result, network=self.get_network(cmd.network_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_network(self, network_id: str, changes: dict) -> dict:
+        values = load_payload(contract.UpdateNetworkV1(), changes)
+        cmd = UpdateNetwork(parse_id(network_id, "network"), values)
+        result = self.store.execute(_network_stream(cmd.network_id),
+                                    _network_decider(network.decide_update_network, cmd))
+        return self.command_result(result, network=self.get_network(cmd.network_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def delete_network(self, network_id: str) -> dict:
+        cmd = DeleteNetwork(parse_id(network_id, "network"))
+        return self.command_result(self.store.execute(_network_stream(cmd.network_id),
+                                                      _network_decider(network.decide_delete_network, cmd)))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_network(self, network_id: str) -> dict:
+        network_id = parse_id(network_id, "network")
+        found = self.store.read(lambda conn: self._networks.get(conn, network_id))
+        if found is None:
+            raise NotFound.of("network", network_id)
+        return found
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_networks(self, scope: dict, filters: dict, offset: int = 0, limit: int = 100) -> dict:
+        """`filters`: cidr (part of the CIDR), contains (an IP address), organization_id, delegation_status,
+        active — as list_domains."""
+        filters = dict(filters)
+        if filters.get("contains"):
+            filters["contains"] = ipaddress.ip_address(names.ip_address(filters["contains"]))
+        return self.store.read(lambda conn: self._networks.page(conn, scope, filters, max(0, int(offset)),
+                                                                min(500, int(limit))))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def add_network_delegation(self, network_id: str, fields: dict, requested_by: str, approved: bool) -> dict:
+        values = load_payload(contract.DelegationFieldsV1(), fields)
+        cmd = AddDelegation(parse_id(network_id, "network"), self._new_delegation(values), requested_by,
+                            bool(approved))
+        result = self.store.execute(_network_stream(cmd.target_id),
+                                    _network_decider(network.decide_add_delegation, cmd))
+        return self.command_result(result, network=self.get_network(cmd.target_id),
+                                   delegation_id=cmd.delegation.delegation_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def remove_network_delegation(self, network_id: str, delegation_id: str) -> dict:
+        cmd = RemoveDelegation(parse_id(network_id, "network"), parse_id(delegation_id, "delegation"))
+        result = self.store.execute(_network_stream(cmd.target_id),
+                                    _network_decider(network.decide_remove_delegation, cmd))
+        return self.command_result(result, network=self.get_network(cmd.target_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def decide_network_delegation(self, network_id: str, delegation_id: str, admin_id: str, approve: bool,
+                                  payload: dict | None = None) -> dict:
+        values = load_payload(contract.RejectDelegationV1(), payload or {})
+        cmd = DecideDelegation(parse_id(network_id, "network"), parse_id(delegation_id, "delegation"), admin_id,
+                               bool(approve), values["reason"])
+        result = self.store.execute(_network_stream(cmd.target_id),
+                                    _network_decider(network.decide_delegation, cmd))
+        return self.command_result(result, network=self.get_network(cmd.target_id))
 
     # ---- domain control validation ----------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -157,8 +258,9 @@ class DomainsService(EventSourced):
         if attempt.method == "email":
             raise InvalidRequest("an email DCV is completed with the code from the mail (submit it), not checked",
                                  {"method": ["email"]}, code="dcv_email_needs_code")
-        proven, reason, detail = self._check(attempt)
-        return self._record(state, attempt, proven, reason, detail)
+        deadline = self.tools.lookup_deadline()
+        proven, reason, detail = self._check(attempt, deadline)
+        return self._record(state, attempt, proven, reason, detail, deadline)
 
     @rpc(expected_exceptions=EXPECTED)
     def submit_dcv_code(self, dcv_id: str, payload: dict) -> dict:
@@ -173,7 +275,8 @@ class DomainsService(EventSourced):
             raise InvalidRequest("this DCV is not an email DCV", {"dcv_id": ["not email"]}, code="dcv_not_email")
         if not hmac.compare_digest(_sha256(values["code"].strip()), attempt.code_sha256 or ""):
             raise InvalidRequest("the code is not the one in the mail", {"code": ["wrong"]}, code="dcv_code_wrong")
-        answer = self._record(state, attempt, True, None, f"code from the mail to {attempt.email_address} entered")
+        answer = self._record(state, attempt, True, None, f"code from the mail to {attempt.email_address} entered",
+                              self.tools.lookup_deadline())
         self.tools.mail_codes.forget(dcv_id)
         return answer
 
@@ -206,20 +309,28 @@ class DomainsService(EventSourced):
     def may_issue_names(self, organization_id: str, department_id: str | None, cert_type: str,
                         wanted: list[str]) -> dict:
         """`may_issue` for every name of one certificate in one call: {name as given: answer}; the store's head
-        and the clock are read once for all of them."""
+        and the clock are read once for all of them. A name may be an IP address (answered from the networks:
+        dcv_status not_applicable, fresh_dcv false, a sentence as the reason)."""
         head, now = self.store.head_now(), self.store.clock()
         return {name: self.answer_may_issue(organization_id, department_id, cert_type, name, head, now)
                 for name in wanted}
 
     def answer_may_issue(self, organization_id: str, department_id: str | None, cert_type: str, name: str,
                          head: int | None = None, now=None) -> dict:
-        """From the read model, through a PositionCache keyed by the normalised name (no stream replay; one cheap
-        read of the store's head per call — or per `may_issue_names` — when the answer is kept)."""
+        """From the read model, through a PositionCache keyed by the normalised name or address (no stream replay;
+        one cheap read of the store's head per call — or per `may_issue_names` — when the answer is kept)."""
+        head = self.store.head_now() if head is None else head
+        if names.is_ip_address(name):
+            address = names.ip_address(name)
+            networks = self._networks
+            [containing] = self.tools.may_issue_cache.lookup(
+                ("network", address), head,
+                lambda: (self.store.read(lambda conn: networks.containing(conn, ipaddress.ip_address(address))),))
+            return network.may_issue(address, containing, organization_id, department_id, cert_type)
         name = names.normalise(name)
         view = self._view
         covering = self.tools.may_issue_cache.lookup(
-            name, self.store.head_now() if head is None else head,
-            lambda: self.store.read(lambda conn: view.covering(conn, name)))
+            name, head, lambda: self.store.read(lambda conn: view.covering(conn, name)))
         return domain.may_issue(name, covering or [], organization_id, department_id, cert_type,
                                 now or self.store.clock())
 
@@ -227,6 +338,10 @@ class DomainsService(EventSourced):
     @property
     def _view(self) -> DomainsView:
         return self.store.projection(DomainsView)
+
+    @property
+    def _networks(self) -> NetworksView:
+        return self.store.projection(NetworksView)
 
     @staticmethod
     def _new_delegation(values: dict) -> NewDelegation:
@@ -242,44 +357,49 @@ class DomainsService(EventSourced):
             raise NotFound.of("dcv", dcv_id)
         return row[0]
 
-    def _check(self, attempt) -> tuple[bool, str | None, str]:
-        """Look for the random value where the attempt says; (proven, reason, detail)."""
+    def _check(self, attempt, deadline: Deadline | None = None) -> tuple[bool, str | None, str]:
+        """Look for the random value where the attempt says, by the deadline; (proven, reason, detail). A lookup
+        that got no answer is refused (PolicyViolation 422, see the module docstring)."""
+        deadline = deadline or self.tools.lookup_deadline()
         expected = attempt.expected_value
         try:
             if attempt.method in ("http", "https"):
-                body = self.tools.http.get(attempt.http_url)
+                body = self.tools.http.get(attempt.http_url, deadline)
                 content = body.decode("utf-8", errors="replace").strip()
                 if content == expected:
                     return True, None, f"{attempt.http_url} holds the value"
                 return False, "http_wrong_content", f"{attempt.http_url} does not hold the expected value"
             if attempt.method == "txt":
-                values = [v.strip() for v in self.tools.dns.txt(attempt.dns_name)]
+                values = [v.strip() for v in self.tools.dns.txt(attempt.dns_name, deadline)]
                 if expected in values:
                     return True, None, f"TXT {attempt.dns_name} holds the value"
                 return False, "dns_value_missing", f"no TXT record at {attempt.dns_name} holds the value"
-            target = self.tools.dns.cname(attempt.dns_name)
+            target = self.tools.dns.cname(attempt.dns_name, deadline)
             if target is not None and target == expected.lower():
                 return True, None, f"CNAME {attempt.dns_name} points to {expected}"
             return False, "dns_value_missing", (f"{attempt.dns_name} has no CNAME" if target is None else
                                                 f"{attempt.dns_name} points to {target}, not {expected}")
         except FetchFailed as exc:
+            if exc.reason in UNANSWERED_FETCHES:
+                raise _fetch_failed(attempt.method, attempt.http_url, exc) from None
             return False, exc.reason, exc.detail
         except DnsLookupFailed as exc:
-            return False, "dns_lookup_failed", str(exc)
+            raise _lookup_failed(exc) from None
 
-    def _caa(self, name: str) -> Caa:
-        """CAA for the domain (RFC 8659), failing closed when the lookup fails (after the client's retry)."""
+    def _caa(self, name: str, deadline: Deadline | None = None) -> Caa:
+        """CAA for the domain (RFC 8659), by the deadline. A lookup that fails (after the client's retry) is
+        refused with 422 caa_lookup_failed: issuance fails closed, and nothing is recorded."""
         try:
-            relevant, records = self.tools.dns.caa(name)
+            relevant, records = self.tools.dns.caa(name, deadline or self.tools.lookup_deadline())
         except DnsLookupFailed as exc:
-            return Caa(False, None, "caa_lookup_failed", f"CAA lookup failed, so issuance is refused: {exc}", name,
-                       None, ())
+            raise _lookup_failed(exc) from None
         decision = decide_caa(relevant, records, self.tools.settings.caa_identities, names.is_wildcard(name))
         return Caa(decision.permitted, decision.result, decision.reason, decision.detail, name,
                    decision.relevant_name, tuple(decision.records))
 
-    def _record(self, state, attempt, proven: bool, reason: str | None, detail: str) -> dict:
-        caa = self._caa(state.name) if proven else None
+    def _record(self, state, attempt, proven: bool, reason: str | None, detail: str,
+                deadline: Deadline | None = None) -> dict:
+        caa = self._caa(state.name, deadline) if proven else None
         now: datetime = self.store.clock()
         cmd = RecordCheck(state.domain_id, attempt.dcv_id, proven, reason, detail, caa, now,
                           self.tools.settings.dcv_reuse_days)
@@ -293,3 +413,28 @@ class DomainsService(EventSourced):
                                    outcome={"validated": validated,
                                             "reason": failure and failure["reason"],
                                             "detail": failure["detail"] if failure else detail})
+
+
+def _lookup_failed(exc: DnsLookupFailed) -> PolicyViolation:
+    """A DNS lookup that got no usable answer, as the caller sees it: which lookup, for which name, at which
+    server, what happened — and that nothing was recorded."""
+    kind = "address" if exc.rdtype in ("A", "AAAA") else exc.rdtype.lower()
+    log.warning("lookup_failed", lookup=exc.rdtype, name=exc.name, server=exc.server, detail=exc.detail)
+    return PolicyViolation(
+        f"{exc.rdtype} lookup for {exc.name} failed at the DNS server {exc.server}: {exc.detail}. Nothing was "
+        "recorded; try again once that server answers (the server is CERTPLANE_DNS_RESOLVER, or the system's)",
+        {"lookup": exc.rdtype, "name": exc.name, "server": exc.server, "failure": exc.detail,
+         "timed_out": exc.timed_out}, code=f"{kind}_lookup_failed")
+
+
+def _fetch_failed(method: str, url: str, exc: FetchFailed) -> PolicyViolation:
+    """An HTTP(S) file fetch that no web server answered (timeout, no connection, TLS failure)."""
+    log.warning("lookup_failed", lookup=method.upper(), url=url, reason=exc.reason, detail=exc.detail)
+    return PolicyViolation(
+        f"{method.upper()} lookup of {url} failed: {exc.detail}. Nothing was recorded; try again once the web "
+        "server answers", {"lookup": method.upper(), "url": url, "server": _authority(url), "failure": exc.detail,
+                           "timed_out": exc.reason == "http_timeout"}, code="http_lookup_failed")
+
+
+def _authority(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]

@@ -10,11 +10,13 @@ the base64 of the DER without PEM lines. Checks run in this order, and the first
    The key comes before the signature: some keys (an even RSA exponent) cannot sign at all, and "your key is weak"
    is the answer that helps.
 3. the self-signature (proof of possession)             `csr_signature_invalid`
-4. the dNSName entries of the requested subjectAltName, normalised by contracts.names.normalise; a bad one,
-   or an iPAddress entry (Certplane issues no IP certificates), is `csr_bad_name`.
+4. the dNSName and iPAddress entries of the requested subjectAltName, normalised by contracts.names; a bad one is
+   `csr_bad_name`. Whether a profile allows a name (an IP address, an internal name) is the certificate rules'
+   decision (contracts/certificate_rules.py), not this module's.
 
-Only dNSName entries are read from the subjectAltName request; e-mail, URI and other entries are left to the flows
-that need them (client, device). The subject CN is returned as written, not normalised: for client and code-signing
+Only dNSName and iPAddress entries are read from the subjectAltName request; e-mail, URI and other entries are left
+to the flows that need them (client, device). The key rules of step 2 are contracts/certificate_rules.py's, which
+the CA applies again before it signs. The subject CN is returned as written, not normalised: for client and code-signing
 requests it is a person's or an organization's name, not a host name. Refusals never echo the input.
 """
 from __future__ import annotations
@@ -22,27 +24,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID, PublicKeyAlgorithmOID
 
+from contracts import certificate_rules as rules
 from contracts.errors import InvalidRequest
 from contracts.names import normalise
 
 MAX_CSR_BYTES = 64 * 1024       # a 16384-bit RSA CSR with 250 names is well under this
-MIN_RSA_BITS = 2048
-EC_CURVES = {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 _CSR_LABELS = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
-_OTHER_KEYS = ((ed25519.Ed25519PublicKey, "ed25519"), (ed448.Ed448PublicKey, "ed448"),
-               (x25519.X25519PublicKey, "x25519"), (x448.X448PublicKey, "x448"), (dsa.DSAPublicKey, "dsa"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,12 @@ class ParsedCsr:
     subject_common_name: str | None     # as written in the CSR subject (not normalised)
     dns_names: tuple[str, ...]          # subjectAltName dNSName entries, normalised, in order, without repeats
     public_key_sha256: str              # hex sha256 of the SubjectPublicKeyInfo DER (as cryptography encodes it)
+    ip_addresses: tuple[str, ...] = ()  # subjectAltName iPAddress entries, normalised (RFC 5952), without repeats
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the CSR's subjectAltName asks for: DNS names, then IP addresses."""
+        return self.dns_names + self.ip_addresses
 
 
 def parse_csr(text_or_bytes: str | bytes | bytearray) -> ParsedCsr:
@@ -77,7 +82,7 @@ def parse_csr(text_or_bytes: str | bytes | bytearray) -> ParsedCsr:
     cn = common_names[0].value if common_names else None
     spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return ParsedCsr(der, public_key, key_type, cn.strip() if isinstance(cn, str) else None, _dns_names(san),
-                     hashlib.sha256(spki).hexdigest())
+                     hashlib.sha256(spki).hexdigest(), _ip_addresses(san))
 
 
 # ---- 1. form --------------------------------------------------------------------------------------------------
@@ -145,26 +150,7 @@ def _judge_key(csr: x509.CertificateSigningRequest) -> tuple[CertificatePublicKe
         key = csr.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise _unloadable_key(csr, exc) from None
-    if isinstance(key, rsa.RSAPublicKey):
-        numbers = key.public_numbers()
-        _check_rsa(numbers.n, numbers.e)
-        return key, f"rsa-{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in EC_CURVES:
-            raise _unsupported(f"ec-{key.curve.name} keys")
-        return key, EC_CURVES[key.curve.name]
-    label = next((name for cls, name in _OTHER_KEYS if isinstance(key, cls)), type(key).__name__)
-    raise _unsupported(f"{label} keys")
-
-
-def _check_rsa(n: int, e: int) -> None:
-    bits = n.bit_length()
-    if bits < MIN_RSA_BITS:
-        raise _weak(f"RSA key of {bits} bits: at least {MIN_RSA_BITS} are required")
-    if bits % 8:
-        raise _weak(f"RSA key of {bits} bits: the modulus size must be a multiple of 8")
-    if e < 3 or e % 2 == 0:
-        raise _weak(f"RSA public exponent {e}: it must be odd and at least 3")
+    return key, rules.key_type_of(key)
 
 
 def _unloadable_key(csr: x509.CertificateSigningRequest, exc: Exception) -> InvalidRequest:
@@ -176,11 +162,11 @@ def _unloadable_key(csr: x509.CertificateSigningRequest, exc: Exception) -> Inva
             n, e = _rsa_numbers(csr.tbs_certrequest_bytes)
         except ValueError:
             return _malformed("the RSA public key cannot be decoded")
-        _check_rsa(n, e)
-        return _weak(f"RSA public key cannot be used: {exc}")
+        rules.check_rsa(n, e)
+        return rules.weak_key(f"RSA public key cannot be used: {exc}")
     if oid == PublicKeyAlgorithmOID.EC_PUBLIC_KEY:
-        return _unsupported("EC keys on an unnamed or unknown curve")
-    return _unsupported(f"keys of algorithm {oid.dotted_string}")
+        return rules.unsupported_key("EC keys on an unnamed or unknown curve")
+    return rules.unsupported_key(f"keys of algorithm {oid.dotted_string}")
 
 
 def _rsa_numbers(tbs: bytes) -> tuple[int, int]:
@@ -219,12 +205,21 @@ def _tlv(data: bytes, pos: int, want_tag: int | None = None) -> tuple[bytes, int
 
 # ---- 4. names -------------------------------------------------------------------------------------------------
 
+def _ip_addresses(san: x509.SubjectAlternativeName | None) -> tuple[str, ...]:
+    if san is None:
+        return ()
+    addresses = []
+    for address in san.get_values_for_type(x509.IPAddress):
+        if not isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            raise _refuse("csr_bad_name", f"the CSR asks for the network {address}: an iPAddress name is one "
+                                          "address")
+        addresses.append(str(address))
+    return tuple(dict.fromkeys(addresses))
+
+
 def _dns_names(san: x509.SubjectAlternativeName | None) -> tuple[str, ...]:
     if san is None:
         return ()
-    for address in san.get_values_for_type(x509.IPAddress):
-        raise _refuse("csr_bad_name", f"the CSR asks for the IP address {address}: Certplane issues certificates "
-                                      "for domain names only")
     names = []
     for typed in san.get_values_for_type(x509.DNSName):
         try:
@@ -244,12 +239,3 @@ def _refuse(code: str, reason: str) -> InvalidRequest:
 
 def _malformed(reason: str) -> InvalidRequest:
     return _refuse("csr_malformed", reason)
-
-
-def _weak(reason: str) -> InvalidRequest:
-    return _refuse("csr_key_weak", reason)
-
-
-def _unsupported(keys: str) -> InvalidRequest:
-    return _refuse("csr_key_unsupported", f"{keys} are not accepted: use RSA (2048, 3072 or 4096 bits) "
-                                          "or ECDSA on P-256, P-384 or P-521")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from contracts.errors import Conflict, Forbidden, NotFound
+from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from services.enrollment.events import (ProfileCreated, ProfileDeleted, ProfileUpdated, SslApplied, SslApproved,
                                         SslDeclined, SslDownloaded, SslIssuanceFailed, SslIssued, SslRequested,
                                         SslRevoked)
@@ -108,10 +108,21 @@ def decide_create_profile(state: Profile, profile_id: str, values: dict) -> list
 
 
 def decide_update_profile(state: Profile, profile_id: str, changes: dict) -> list:
+    """A change of the profile's fields; its trust class is fixed (certificates issued under it were judged by
+    that class's rules: a public profile turned private would keep their name while changing what it means)."""
     _profile(state, profile_id)
+    check_trust_class_kept(state.fields, changes)
     merged = {**state.fields, **changes}
     changed = sorted(k for k in changes if state.fields.get(k) != changes[k])
     return [ProfileUpdated(profile_id, merged, changed)] if changed else []
+
+
+def check_trust_class_kept(fields: dict, changes: dict) -> None:
+    """400 `trust_class_fixed` when `changes` would change the trust class of a profile with `fields`."""
+    before = fields.get("trust_class") or ("public" if fields.get("public") is True else "private")
+    if "trust_class" in changes and changes["trust_class"] != before:
+        raise InvalidRequest(f"the trust class of a profile is fixed once it exists (it is {before}); create a new "
+                             "profile instead", {"trust_class": [f"fixed: {before}"]}, code="trust_class_fixed")
 
 
 def decide_delete_profile(state: Profile, profile_id: str) -> list:

@@ -44,7 +44,7 @@ class SslRequested(DomainEvent):
     department_id: str | None
     profile_id: str
     term_days: int
-    common_name: str
+    common_name: str | None
     sans: list[str]
     key_type: str
     csr_pem: str
@@ -56,6 +56,7 @@ class SslRequested(DomainEvent):
     requester_email: str | None = None
     renewal_of: str | None = None
     replaces: bool = False
+    trust_class: str = "private"
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 """Certificate profiles: the fields a profile has, the profiles a fresh installation offers, whether a request fits
 its profile, and which key usages its certificate gets. Pure: no I/O; `now` comes in as an argument.
 
-The rules kept here, for every certificate type and even on the private CA:
-- TLS (`ssl`), CA/Browser Forum BR 2.2.6: validity ≤ 200 days, ≤ 100 from 2027-03-15, ≤ 47 from 2029-03-15
-  (br_max_validity_days); EKU serverAuth (clientAuth may be added, nothing else); keyUsage digitalSignature, and
-  keyEncipherment only for RSA keys (an ECDSA key must never carry it); SAN always present, CN taken from the SANs.
+The rules for what a certificate may say — keys, terms, names per trust class, key usage and EKU — are
+contracts/certificate_rules.py, which the CA applies again before it signs; this module adds what a profile narrows
+(its key types, its terms, its number of names) and turns a profile into the CA's request. In short:
+- TLS (`ssl`) profiles have a trust class. `private` (the default): internal names, IP addresses, the department as
+  OU, terms up to 398 days, RFC 5280 lint. `public`: CA/Browser Forum BR 2.2.6 — validity ≤ 200 days (≤ 100 from
+  2027-03-15, ≤ 47 from 2029-03-15), public LDH names only, fresh DCV, no OU, serverauth lint.
+- EKU serverAuth for TLS (clientAuth may be added, nothing else); keyUsage digitalSignature, and keyEncipherment
+  only for RSA keys (an ECDSA key must never carry it); SAN always present, CN taken from the SANs.
 - code signing (CS BR): EKU codeSigning only, keyUsage digitalSignature only, RSA keys of at least 3072 bits.
 - client (S/MIME BR): EKU emailProtection and/or clientAuth; contentCommitment (non-repudiation) may be added.
 - device: EKU serverAuth and/or clientAuth.
-- Names are DNS names as contracts.names.normalise makes them: no IP addresses; wildcards only for `ssl`.
 
 A profile's `key_usage` is independent of the key's algorithm, so it lists only what fits every algorithm
 (`digital_signature`, and `content_commitment` for client profiles); keyEncipherment is the RSA-only flag
@@ -19,34 +22,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from contracts.enrollment import (CODE_SIGNING_KEY_TYPES, KEY_TYPES, KEY_USAGE_ALLOWED, MAX_COMMON_NAME,
-                                  br_max_validity_days)
+from contracts import certificate_rules as rules
+from contracts.enrollment import CODE_SIGNING_KEY_TYPES, KEY_TYPES, KEY_USAGE_ALLOWED, br_max_validity_days
 from contracts.errors import InvalidRequest, PolicyViolation
-from contracts.names import is_wildcard, normalise
 from services.enrollment.csr import ParsedCsr
 
+PRIVATE_TLS, PUBLIC_TLS = "Private TLS Server", "Public TLS"
+
+
 def default_profiles(ca_id: str | None, now: datetime) -> list[dict]:
-    """The profiles a fresh installation starts with: one per certificate type, all needing approval. The TLS terms
-    follow the BR ceiling at `now` (90 and 200 days today; 90 and 100 from 2027-03-15; 47 from 2029-03-15)."""
+    """The profiles a fresh installation starts with: one private profile per certificate type, and `Public TLS`,
+    the template for publicly-audited rules. The private TLS profile issues at once (its names must be delegated
+    to the requester's organization or department by an MRAO, or with approval): on a fresh install a single MRAO
+    gets a certificate without a second administrator. The others need approval. Public TLS terms follow the BR
+    ceiling at `now` (90 and 200 days today; 90 and 100 from 2027-03-15; 47 from 2029-03-15)."""
     ceiling = br_max_validity_days(now)
-    common = {"ca_id": ca_id, "requires_approval": True, "public": False}
+    common = {"ca_id": ca_id, "requires_approval": True, "trust_class": "private"}
+    tls = {"cert_type": "ssl", "key_types": list(KEY_TYPES), "key_usage": ["digital_signature"],
+           "key_encipherment_for_rsa": False, "extended_key_usage": ["server_auth"], "max_sans": 100}
     return [
-        {"name": "TLS Server (OV)", "cert_type": "ssl",
-         "description": "TLS server certificates for the organization's own host names",
-         "terms": sorted({min(days, ceiling) for days in (90, 200)}), "key_types": list(KEY_TYPES),
-         "key_usage": ["digital_signature"], "key_encipherment_for_rsa": False,
-         "extended_key_usage": ["server_auth"], "max_sans": 100, **common},
-        {"name": "Client (S/MIME)", "cert_type": "client",
+        {"name": PRIVATE_TLS, "description": "TLS server certificates from the company's own PKI: internal names, "
+                                             "IP addresses, the department as OU", "terms": [90, 200, 365, 398],
+         **tls, **common, "requires_approval": False},
+        {"name": PUBLIC_TLS, "description": "TLS server certificates under the CA/Browser Forum rules (fresh DCV, "
+                                            "CAA, public names only): the template for publicly-audited profiles",
+         "terms": sorted({min(days, ceiling) for days in (90, 200)}), **tls, **common, "trust_class": "public"},
+        {"name": "Private Client (S/MIME)", "cert_type": "client",
          "description": "e-mail signing and encryption, and client authentication, for persons",
          "terms": [365], "key_types": list(KEY_TYPES),
          "key_usage": ["digital_signature"], "key_encipherment_for_rsa": True,     # RSA keys can encrypt mail
          "extended_key_usage": ["email_protection", "client_auth"], "max_sans": 10, **common},
-        {"name": "Code Signing", "cert_type": "code_signing",
+        {"name": "Private Code Signing", "cert_type": "code_signing",
          "description": "signing software; CS BR key sizes (RSA at least 3072 bits)",
          "terms": [365], "key_types": list(CODE_SIGNING_KEY_TYPES),
          "key_usage": ["digital_signature"], "key_encipherment_for_rsa": False,
          "extended_key_usage": ["code_signing"], "max_sans": 1, **common},
-        {"name": "Device", "cert_type": "device",
+        {"name": "Private Device", "cert_type": "device",
          "description": "devices that authenticate to networks and services, or serve TLS",
          "terms": [365], "key_types": list(KEY_TYPES),
          "key_usage": ["digital_signature"], "key_encipherment_for_rsa": False,
@@ -54,11 +65,19 @@ def default_profiles(ca_id: str | None, now: datetime) -> list[dict]:
     ]
 
 
+def trust_class(profile: dict) -> str:
+    """The profile's trust class (profiles stored before trust classes had `public: bool`)."""
+    if profile.get("trust_class"):
+        return profile["trust_class"]
+    return "public" if profile.get("public") is True else "private"
+
+
 # ---- does a request fit its profile ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Checked:
-    """The names the certificate gets: the CN (also the first SAN) and every SAN, normalised, CN first."""
+    """The names the certificate gets: the CN (also the first SAN; None: no CN) and every SAN, normalised, CN
+    first — DNS names and IP addresses."""
     common_name: str | None
     sans: tuple[str, ...]
 
@@ -66,77 +85,29 @@ class Checked:
 def check_request(profile: dict, parsed: ParsedCsr, common_name: str | None, sans: list[str], term_days: int,
                   now: datetime) -> Checked:
     """Whether a request (its parsed CSR, the typed common name and SANs, the term) fits `profile`, and the names
-    its certificate gets: the union of the CN, the typed SANs and the CSR's dNSNames, normalised, CN first. Without
-    a CN the first name that fits in 64 characters is the CN. An SSL request needs at least one name; for the other
-    types no name gives `Checked(None, ())` (their subject comes from the person or organization, not from here).
-    Checks in order: key type, term, each name, wildcards, CN length, number of names. Every refusal's details
-    name the field (`csr`, `term_days`, `common_name`, `sans`) and its message the value."""
-    cert_type, profile_name = profile["cert_type"], profile.get("name", "")
-    if parsed.key_type not in profile["key_types"]:
-        raise PolicyViolation(f"key type {parsed.key_type} is not allowed by profile {profile_name!r}",
-                              {"csr": [f"key type {parsed.key_type} is not one of "
-                                       f"{', '.join(profile['key_types'])}"]}, code="key_type_not_allowed")
-    _check_term(profile, term_days, now)
-
-    if isinstance(sans, str):
-        raise InvalidRequest("sans must be a list of names", {"sans": ["must be a list of names"]})
-    typed_cn = common_name.strip() if isinstance(common_name, str) and common_name.strip() else None
-    cn = _normalised("common_name", typed_cn) if typed_cn is not None else None
-    requested = [_normalised("sans", name) for name in sans or ()]
-    if cert_type != "ssl":
-        for field, names in (("common_name", [cn] if cn else []), ("sans", requested), ("csr", parsed.dns_names)):
-            for name in names:
-                if is_wildcard(name):
-                    raise PolicyViolation(f"{field}: the wildcard {name} is not allowed in a {cert_type} "
-                                          "certificate", {field: [f"{name}: wildcards are for SSL profiles only"]},
-                                          code="wildcard_not_allowed")
-    names = list(dict.fromkeys(([cn] if cn else []) + requested + list(parsed.dns_names)))
-
-    if cn is not None and len(cn) > MAX_COMMON_NAME:
-        raise InvalidRequest(f"common_name: {cn} is {len(cn)} characters, longer than {MAX_COMMON_NAME}",
-                             {"common_name": [f"{cn}: at most {MAX_COMMON_NAME} characters; put the name in sans "
-                                              "and choose a shorter common name"]}, code="common_name_too_long")
-    if cn is None and names:
-        cn = next((name for name in names if len(name) <= MAX_COMMON_NAME), None)
-        if cn is None:
-            raise InvalidRequest(f"sans: no name fits in a {MAX_COMMON_NAME}-character common name",
-                                 {"sans": [f"every name is longer than {MAX_COMMON_NAME} characters; add a shorter "
-                                           "one as common_name"]}, code="common_name_too_long")
-        names.remove(cn)
-        names.insert(0, cn)
-    if len(names) > profile["max_sans"]:
-        raise PolicyViolation(f"sans: {len(names)} names, profile {profile_name!r} allows at most "
-                              f"{profile['max_sans']}",
-                              {"sans": [f"{len(names)} names (common_name, sans and the CSR's names together); "
-                                        f"at most {profile['max_sans']}"]}, code="too_many_sans")
-    if not names and cert_type == "ssl":
-        raise InvalidRequest("an SSL certificate needs at least one name",
-                             {"sans": ["give a common_name or sans (or a CSR that asks for names)"]},
-                             code="san_required")
-    return Checked(cn, tuple(names))
-
-
-def _check_term(profile: dict, term_days, now: datetime) -> None:
-    if isinstance(term_days, bool) or not isinstance(term_days, int):
-        raise InvalidRequest(f"term_days: {term_days!r} is not a number of days",
-                             {"term_days": [f"{term_days!r} is not a number of days"]}, code="term_not_allowed")
-    if profile["cert_type"] == "ssl" and term_days > (ceiling := br_max_validity_days(now)):
-        raise PolicyViolation(f"term_days: {term_days} days is over the CA/Browser Forum limit of {ceiling} days for "
-                              f"TLS certificates issued on {now:%Y-%m-%d}",
-                              {"term_days": [f"{term_days}: at most {ceiling} days"]}, code="term_over_br_limit")
+    its certificate gets: the union of the CN, the typed SANs and the CSR's names (its subjectAltName; a TLS CSR
+    without one asks for its subject CN), normalised, CN first (contracts/certificate_rules.certificate_names).
+    An SSL request needs at least one name; for the other types no name gives `Checked(None, ())` (their subject
+    comes from the person or organization, not from here). Checks in order: key type, term, names (per trust
+    class), number of names. Every refusal's details name the field (`csr`, `term_days`, `common_name`, `sans`)
+    and its message the value."""
+    cert_type, profile_name, cls = profile["cert_type"], profile.get("name", ""), trust_class(profile)
+    rules.check_key_type(cert_type, parsed.key_type, profile["key_types"], profile_name)
+    rules.check_term(cert_type, cls, term_days, now)
     if term_days not in profile["terms"]:
         allowed = ", ".join(str(days) for days in profile["terms"])
-        raise InvalidRequest(f"term_days: {term_days} days is not a term of profile {profile.get('name', '')!r}",
+        raise InvalidRequest(f"term_days: {term_days} days is not a term of profile {profile_name!r}",
                              {"term_days": [f"{term_days}: not one of {allowed}"]}, code="term_not_allowed")
-
-
-def _normalised(field: str, typed: str) -> str:
-    try:
-        return normalise(typed)
-    except InvalidRequest as exc:
-        why = (exc.details or {}).get("name", [exc.message])[0]
-        raise InvalidRequest(f"{field}: {exc.message}", {field: [f"{typed!r}: {why}"]},
-                             code="invalid_domain_name") from None
+    if isinstance(sans, str):
+        raise InvalidRequest("sans must be a list of names", {"sans": ["must be a list of names"]})
+    csr_names = rules.names_from_csr(cert_type, cls, parsed.names, parsed.subject_common_name)
+    names = rules.certificate_names(cert_type, cls, common_name, list(sans or ()), csr_names)
+    if len(names.sans) > profile["max_sans"]:
+        raise PolicyViolation(f"sans: {len(names.sans)} names, profile {profile_name!r} allows at most "
+                              f"{profile['max_sans']}",
+                              {"sans": [f"{len(names.sans)} names (common_name, sans and the CSR's names together); "
+                                        f"at most {profile['max_sans']}"]}, code="too_many_sans")
+    return Checked(names.common_name, names.sans)
 
 
 def leaf_extensions(profile: dict, key_type: str) -> tuple[set[str], list[str]]:

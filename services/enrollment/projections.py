@@ -29,6 +29,8 @@ class EnrollmentView:
             sa.Column("department_id", sa.String(36), index=True),
             sa.Column("profile_id", sa.String(36), nullable=False),
             sa.Column("term_days", sa.Integer, nullable=False),
+            # "" for a certificate without a CN (no name fits in 64 characters): the column predates that, and
+            # only nullable columns are added to an existing table (Database.create_tables)
             sa.Column("common_name", sa.String(64), nullable=False),
             sa.Column("sans", sa.JSON, nullable=False),
             sa.Column("names", sa.Text, nullable=False),            # " cn san1 san2 " for "contains" filters
@@ -52,6 +54,7 @@ class EnrollmentView:
             sa.Column("collection_sha256", sa.String(64), index=True),
             sa.Column("renewal_of", sa.String(36)),
             sa.Column("renewed_by", sa.String(36)),
+            sa.Column("trust_class", sa.String(10)),            # null: requested before trust classes (private)
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         )
@@ -74,11 +77,13 @@ class EnrollmentView:
             case "profile_deleted.v1":
                 conn.execute(self.profiles.delete().where(self.profiles.c.profile_id == p["profile_id"]))
             case "ssl_requested.v1":
-                names = [p["common_name"], *[n for n in p["sans"] if n != p["common_name"]]]
+                names = [*([p["common_name"]] if p["common_name"] else []),
+                         *[n for n in p["sans"] if n != p["common_name"]]]
                 conn.execute(ssl.insert().values(
                     ssl_id=p["ssl_id"], status="requested", organization_id=p["organization_id"],
                     department_id=p["department_id"], profile_id=p["profile_id"], term_days=p["term_days"],
-                    common_name=p["common_name"], sans=p["sans"], names=" " + " ".join(names) + " ",
+                    common_name=p["common_name"] or "", sans=p["sans"], names=" " + " ".join(names) + " ",
+                    trust_class=p.get("trust_class") or "private",
                     key_type=p["key_type"], comments=p["comments"], external_requester=p["external_requester"],
                     auto_renew=p["auto_renew"], requested_by=p["requested_by"], renewal_of=p.get("renewal_of"),
                     requester_email=p.get("requester_email"),
@@ -186,7 +191,8 @@ def ssl_view(row, now: datetime) -> dict:
         status = "expired"
     return {"ssl_id": row["ssl_id"], "status": status, "organization_id": row["organization_id"],
             "department_id": row["department_id"], "profile_id": row["profile_id"], "term_days": row["term_days"],
-            "common_name": row["common_name"], "sans": list(row["sans"]), "key_type": row["key_type"],
+            "trust_class": row["trust_class"] or "private",
+            "common_name": row["common_name"] or None, "sans": list(row["sans"]), "key_type": row["key_type"],
             "comments": row["comments"], "external_requester": row["external_requester"],
             "auto_renew": row["auto_renew"], "requested_by": row["requested_by"], "approved_by": row["approved_by"],
             "declined_reason": row["declined_reason"], "last_error": row["last_error"], "serial": row["serial"],
@@ -196,3 +202,8 @@ def ssl_view(row, now: datetime) -> dict:
             "sha256_fingerprint": row["sha256_fingerprint"], "revocation_reason": row["revocation_reason"],
             "renewal_of": row["renewal_of"], "renewed_by": row["renewed_by"],
             "created_at": utc(row["created_at"]).isoformat(), "updated_at": utc(row["updated_at"]).isoformat()}
+
+
+def display_name(row) -> str:
+    """What a certificate is called in mails and file names: its CN, or its first SAN when it has no CN."""
+    return row["common_name"] or (list(row["sans"]) or ["certificate"])[0]

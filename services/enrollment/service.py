@@ -24,12 +24,13 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
+from contracts import certificate_rules as rules
 from contracts import enrollment as contract
 from contracts.errors import EXPECTED, Conflict, DomainError, InvalidRequest, NotFound, PolicyViolation
 from services.enrollment import domain, profiles
 from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssued, SslRequested, decode
-from services.enrollment.projections import EnrollmentView, ssl_view
+from services.enrollment.projections import EnrollmentView, display_name, ssl_view
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.kept_secrets import KeptSecrets
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
@@ -113,6 +114,7 @@ class EnrollmentService(EventSourced):
     def update_profile(self, profile_id: str, changes: dict) -> dict:
         profile_id = parse_id(profile_id, "profile")
         current = self.get_profile(profile_id)
+        domain.check_trust_class_kept(current, changes)              # before the merged profile is judged
         merged = {k: v for k, v in current.items() if k not in ("profile_id", "created_at", "updated_at")}
         values = _json_ready(load_payload(contract.ProfileFieldsV1(now=self.store.clock()), {**merged, **changes}))
         result = self.store.execute(_profile_stream(profile_id),
@@ -180,11 +182,12 @@ class EnrollmentService(EventSourced):
         organization_id = str(values["organization_id"])
         department_id = str(values["department_id"]) if values["department_id"] else None
         self._check_names(organization_id, department_id, checked.sans, profile)
+        trust_class = profiles.trust_class(profile)
+        subject = rules.subject_for("ssl", trust_class, self._subject(organization_id, department_id))
         requested = SslRequested(ssl_id, organization_id, department_id, profile["profile_id"], values["term_days"],
                                  checked.common_name, list(checked.sans), parsed.key_type, _pem(parsed.der),
-                                 self._subject(organization_id, department_id), values["comments"],
-                                 values["external_requester"], values["auto_renew"], requested_by, requester_email,
-                                 renewal_of, replaces)
+                                 subject, values["comments"], values["external_requester"], values["auto_renew"],
+                                 requested_by, requester_email, renewal_of, replaces, trust_class)
         automatic = auto_approve or not profile["requires_approval"]
         if not automatic:
             self._sign(requested, profile, dry_run=True)             # lint now: a bad profile refuses at once
@@ -289,10 +292,11 @@ class EnrollmentService(EventSourced):
         link = f"{self.context.settings.base_url}/collect/{kept['collection_id']}"
         formats = "\n".join(f"  {link}?format={name}  ({what})"
                              for name, (_m, _e, what) in contract.DOWNLOAD_FORMATS.items())
-        text = (f"The certificate for {row['common_name']} (serial {row['serial']}) has been issued. Download it "
+        name = display_name(row)
+        text = (f"The certificate for {name} (serial {row['serial']}) has been issued. Download it "
                 f"here:\n\n{formats}\n\nThe link is yours alone: anyone who has it can download the certificate "
                 f"(never a private key).\n")
-        return {"to": ", ".join(dict.fromkeys(recipients)), "subject": f"Your certificate for {row['common_name']}",
+        return {"to": ", ".join(dict.fromkeys(recipients)), "subject": f"Your certificate for {name}",
                 "text": text}
 
     @rpc(expected_exceptions=EXPECTED)
@@ -311,7 +315,7 @@ class EnrollmentService(EventSourced):
         mimetype, extension, _ = contract.DOWNLOAD_FORMATS[fmt]
         content = _render(fmt, row["certificate_pem"], row["chain_pem"] or [])
         return {"content_b64": base64.b64encode(content).decode(), "mimetype": mimetype,
-                "filename": f"{row['common_name'].replace('*', 'wildcard')}.{extension}"}
+                "filename": f"{display_name(row).replace('*', 'wildcard').replace(':', '-')}.{extension}"}
 
     # ---- helpers ------------------------------------------------------------------------------------------
     @property
@@ -326,14 +330,16 @@ class EnrollmentService(EventSourced):
         return rpc_call(method, *args, timeout=self.context.settings.rpc_timeout)
 
     def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict) -> None:
-        """Every name delegated (approved, active) to the organization/department for ssl; fresh DCV evidence
-        for a public profile. One refusal names every name that fails and why."""
+        """Every name delegated (approved, active) to the organization/department for ssl — a DNS name through a
+        delegated domain, an IP address through a delegated network; fresh DCV evidence for a public profile (which
+        allows no IP address: certificate_rules refused one already). One refusal names every name that fails and
+        why."""
         refused = {}
         answers = self._call(self.domains_rpc.may_issue_names, organization_id, department_id, "ssl", list(names))
         for name, answer in answers.items():
             if not answer["allowed"]:
                 refused[name] = answer["reason"]
-            elif profile.get("public") and not answer["fresh_dcv"]:
+            elif profiles.trust_class(profile) == "public" and not answer["fresh_dcv"]:
                 refused[name] = f"no fresh DCV evidence (status {answer['dcv_status']})"
         if refused:
             raise PolicyViolation("names not allowed for this organization or department: "
@@ -356,10 +362,11 @@ class EnrollmentService(EventSourced):
         """Ask the CA to sign (or only lint, `dry_run`); (SslIssued, the new collection id) or None."""
         key_usage, eku = profiles.leaf_extensions(profile, requested.key_type)
         answer = self._call(self.ca_rpc.issue_certificate, {
-            "request_id": f"ssl:{requested.ssl_id}", "ca_id": profile.get("ca_id"), "csr_pem": requested.csr_pem,
+            "request_id": f"ssl:{requested.ssl_id}", "ca_id": profile.get("ca_id"), "cert_type": "ssl",
+            "trust_class": requested.trust_class, "csr_pem": requested.csr_pem,
             "common_name": requested.common_name, "sans": requested.sans, "subject": requested.subject,
             "term_days": requested.term_days, "key_usage": sorted(key_usage), "extended_key_usage": list(eku),
-            "lint_profile": "serverauth", "dry_run": dry_run})
+            "dry_run": dry_run})
         if dry_run:
             return None
         collection_id = secrets.token_urlsafe(24)                   # 192 bits: the link is the credential

@@ -7,6 +7,8 @@
                                            add an MRAO (prints its generated password once)
     certplane ca init [--key-algorithm ALG]
                                            create the root and issuing CA unless they exist (prints them)
+    certplane ca reissue CA                a new certificate for the CA's key (id or name), with the links of
+                                           CERTPLANE_PUBLIC_BASE_URL; the old one stays downloadable
 """
 from __future__ import annotations
 
@@ -52,10 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("username", "email", "forename", "surname"):
         admin.add_argument(f"--{name}", required=True)
     ca = commands.add_parser("ca", help="the private CA")
-    ca.add_argument("action", choices=["init"])
+    ca.add_argument("action", choices=["init", "reissue"])
+    ca.add_argument("ca", nargs="?", metavar="CA", help="reissue: the CA's id or name")
     ca.add_argument("--key-algorithm", choices=KEY_ALGORITHMS, metavar="ALG",
                     help=f"one of {', '.join(KEY_ALGORITHMS)} (default: CERTPLANE_CA_KEY_ALGORITHM, else ec-p256)")
     args = parser.parse_args(argv)
+    if args.command == "ca" and args.action == "reissue" and not args.ca:
+        parser.error("ca reissue needs the CA: its id or name (GET /api/v1/cas lists them)")
+    if args.command == "ca" and args.action == "reissue" and args.key_algorithm:
+        parser.error("--key-algorithm goes with ca init: a reissued certificate keeps the CA's key")
 
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see RUNTIME-NOTES
     if args.command == "run":
@@ -67,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         admin_id, password = create_admin(args)
         print(json.dumps({"admin_id": admin_id, "username": args.username, "password": password,
                           "note": "shown once; the admin must change it at the first login"}, indent=2))
+        return 0
+    if args.command == "ca" and args.action == "reissue":
+        print(json.dumps(reissue_ca(args.ca), indent=2))
         return 0
     if args.command == "ca":
         print(json.dumps(init_ca(args.key_algorithm), indent=2))
@@ -90,12 +100,34 @@ def _identity_stores(settings):
 
 
 def first_start(settings, names: list[str]) -> list[str]:
-    """Before the services start: in embedded mode, the first administrator (lines to print once)."""
-    if not settings.embedded or "identity" not in names:
+    """Before the services start, in embedded mode (lines for the banner): the first administrator, printed once;
+    and a warning for each CA whose certificate names other links than CERTPLANE_PUBLIC_BASE_URL (the ca service
+    logs the same at every start, in both modes)."""
+    if not settings.embedded:
         return []
-    from services.identity.bootstrap import ensure_initial_admin
-    store, credentials = _identity_stores(settings)
-    return ensure_initial_admin(store, credentials, settings.var_dir)
+    lines = []
+    if "identity" in names:
+        from services.identity.bootstrap import ensure_initial_admin
+        store, credentials = _identity_stores(settings)
+        lines += ensure_initial_admin(store, credentials, settings.var_dir)
+    if "ca" in names:
+        lines += ca_link_warnings(settings)
+    return lines
+
+
+def ca_link_warnings(settings) -> list[str]:
+    """Banner lines for the CAs whose CRL/OCSP/caIssuers links name another base URL than the configured one."""
+    from services.ca.hierarchy import links_differing
+    from services.ca.projections import CaView
+    store = service_class("ca").store.build_store(settings, "ca")
+    try:
+        found = links_differing(store.read(store.projection(CaView).all_cas), settings.base_url)
+    finally:
+        store.db.dispose()
+    return [f"  WARNING: CA {f['name']!r} ({f['ca_id']}) names {f['certificate_base_url']} in its CRL/OCSP links, "
+            f"but the public base URL (CERTPLANE_PUBLIC_BASE_URL) is {f['configured_base_url']}; relying parties "
+            f"follow the links in the certificate. Fix: {f['remedy']} (or POST /api/v1/cas/{f['ca_id']}/reissue)"
+            for f in found]
 
 
 def create_admin(args) -> tuple[str, str]:
@@ -110,19 +142,8 @@ def init_ca(key_algorithm: str | None) -> dict:
     (services/ca/hierarchy.py), straight into the ca service's store and key store; or, when they exist, the
     existing ones, unchanged. In distributed mode the database URL and CERTPLANE_CA_KEK come from the
     environment as for `certplane run ca`."""
-    from services.ca.adapters.keystore import KeyStore, KeyStoreLocked, load_kek
     from services.ca.hierarchy import ensure_default_hierarchy
-    from services.runtime.config import load_settings
-    from services.runtime.nameko_glue import open_database
-    settings = load_settings()
-    settings.check()
-    kek = load_kek(settings.ca_kek, settings.var_dir, settings.embedded)    # distributed: CERTPLANE_CA_KEK or exit
-    store = service_class("ca").store.build_store(settings, "ca")
-    keys = KeyStore(open_database(settings, "ca"), kek)
-    try:
-        keys.check_kek()
-    except KeyStoreLocked as exc:
-        raise SystemExit(str(exc)) from None
+    store, keys, settings = _ca_stores()
     made = ensure_default_hierarchy(store, keys, settings, key_algorithm, actor="operator:cli")
     result = {"created": made.created,
               "message": "created the root and issuing CA" if made.created else
@@ -135,6 +156,49 @@ def init_ca(key_algorithm: str | None) -> dict:
         result["warning"] = (f"CERTPLANE_PUBLIC_BASE_URL is not set: the issuing CA's CRL and OCSP links name "
                              f"{settings.base_url}, which relying parties outside this machine cannot reach")
     return result
+
+
+def reissue_ca(ca: str) -> dict:
+    """`certplane ca reissue CA`: a new certificate for the CA's key with the links of the current base URL
+    (services/ca/hierarchy.py reissue, as POST /api/v1/cas/{id}/reissue makes it), straight into the ca
+    service's store; a running ca service serves it from its next request on."""
+    import uuid
+    from types import SimpleNamespace
+
+    from cryptography import x509
+
+    from contracts.errors import DomainError
+    from services.ca import hierarchy
+    from services.runtime.nameko_glue import StoreHandle
+    store, keys, settings = _ca_stores()
+    operator = SimpleNamespace(metadata=lambda: {"correlation_id": str(uuid.uuid4()), "actor": "operator:cli",
+                                                 "causation_id": None})
+    try:
+        found = hierarchy.find_ca(store, ca)
+        made = hierarchy.reissue(StoreHandle(store, operator), keys, settings, found["ca_id"])
+    except DomainError as exc:
+        raise SystemExit(f"certplane ca reissue: {exc.message} ({exc.code})") from None
+    links = hierarchy.certificate_links(x509.load_pem_x509_certificate(made.ca["certificate_pem"].encode()))
+    return {"reissued": True, "ca": _ca_summary(made.ca), "previous_serial": made.previous_serial,
+            "links": {"crl": links.crl_url, "ocsp": links.ocsp_url, "ca_issuers": links.ca_issuers_url}}
+
+
+def _ca_stores():
+    """The ca service's store and key store, as `certplane run ca` opens them (SystemExit on a KEK that does not
+    open the stored keys)."""
+    from services.ca.adapters.keystore import KeyStore, KeyStoreLocked, load_kek
+    from services.runtime.config import load_settings
+    from services.runtime.nameko_glue import open_database
+    settings = load_settings()
+    settings.check()
+    kek = load_kek(settings.ca_kek, settings.var_dir, settings.embedded)    # distributed: CERTPLANE_CA_KEK or exit
+    store = service_class("ca").store.build_store(settings, "ca")
+    keys = KeyStore(open_database(settings, "ca"), kek)
+    try:
+        keys.check_kek()
+    except KeyStoreLocked as exc:
+        raise SystemExit(str(exc)) from None
+    return store, keys, settings
 
 
 def _ca_summary(row: dict) -> dict:

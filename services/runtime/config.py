@@ -22,9 +22,9 @@ database in which each service gets its own schema.
 | login_max_failures   | CERTPLANE_LOGIN_MAX_FAILURES         | 5 (then the account locks)  |
 | lockout_seconds      | CERTPLANE_LOCKOUT_SECONDS            | 900                         |
 | dns_resolver         | CERTPLANE_DNS_RESOLVER               | (the system's; or host[:port]) |
-| dns_timeout          | CERTPLANE_DNS_TIMEOUT                | 5 (seconds per lookup)      |
+| dns_timeout          | CERTPLANE_DNS_TIMEOUT                | 5 (seconds per try; capped at 30 % of rpc_timeout) |
 | dcv_http_allow_private | CERTPLANE_DCV_HTTP_ALLOW_PRIVATE   | false (loopback, link-local, private ranges refused) |
-| dcv_http_timeout     | CERTPLANE_DCV_HTTP_TIMEOUT           | 10 (seconds)                |
+| dcv_http_timeout     | CERTPLANE_DCV_HTTP_TIMEOUT           | 10 (seconds; capped at 60 % of rpc_timeout) |
 | dcv_http_port        | CERTPLANE_DCV_HTTP_PORT              | 80 (tests point it at their own server) |
 | dcv_https_port       | CERTPLANE_DCV_HTTPS_PORT             | 443                         |
 | dcv_token_days       | CERTPLANE_DCV_TOKEN_DAYS             | 30                          |

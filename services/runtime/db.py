@@ -51,6 +51,7 @@ class Database:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(zlib.crc32(b"certplane:ddl") & 0x7FFFFFFF)))
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             metadata.create_all(conn)
+            _add_missing_columns(conn, metadata)
 
     def quick_scalar(self, query: sa.Select, params: dict | None = None):
         """The first column of the first row of `query` (None if no row), read as cheaply as the database allows,
@@ -169,3 +170,18 @@ def _sqlite_transactions(engine: sa.Engine) -> None:
     @sa_event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("certplane_write") else "BEGIN")
+
+
+def _add_missing_columns(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """Add the nullable columns a table of `metadata` has gained since it was created: `create_all` makes missing
+    tables but never alters an existing one. Only additions of nullable columns are handled here (the read models
+    can be rebuilt from events for anything else); a schema-migration tool replaces this when one is adopted."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name, schema=table.schema)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            name = conn.dialect.identifier_preparer.format_table(table)
+            conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))

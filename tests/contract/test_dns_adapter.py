@@ -7,6 +7,7 @@ import dns.message
 import eventlet.patcher
 import pytest
 
+from services.domains.adapters.deadline import Deadline
 from services.domains.adapters.dns import DnsClient, DnsLookupFailed
 from services.domains.caa import CaaRecord
 from tests.dns_server import DnsServer
@@ -175,6 +176,34 @@ def test_timeout_is_retried_once_then_raised(server):
         DnsClient(server.address, timeout=0.5).txt("example.test")
     assert 0.9 < time.monotonic() - started < 3
     assert queried(server, "example.test") == ["TXT", "TXT"]
+
+
+def test_a_failure_names_the_lookup_the_server_and_what_it_answered(server, client):
+    server.fail("example.test", "servfail")
+    with pytest.raises(DnsLookupFailed) as failed:
+        client.txt("example.test")
+    assert str(failed.value) == (f"TXT lookup for example.test at the DNS server {server.address} failed: "
+                                 "answered SERVFAIL (asked twice)")
+    assert (failed.value.server, failed.value.timed_out) == (server.address, False)
+
+
+def test_the_deadline_ends_a_caa_climb_against_a_silent_server(server):
+    """Each try gets what is left of the caller's deadline: the climb does not go on to the parents."""
+    server.set("example.test", "CAA", ['0 issue "certplane.invalid"'])
+    server.fail("www.shop.example.test", "timeout")
+    with pytest.raises(DnsLookupFailed) as failed:
+        DnsClient(server.address, timeout=0.3).caa("www.shop.example.test", Deadline(0.5))
+    assert failed.value.timed_out and failed.value.server == server.address
+    assert "no answer" in failed.value.detail
+    assert [q for q, t in server.queries if t == "CAA"] == ["www.shop.example.test"] * 2
+
+
+def test_a_deadline_already_passed_asks_nothing(server, client):
+    server.set("example.test", "TXT", ['"x"'])
+    with pytest.raises(DnsLookupFailed) as failed:
+        client.txt("example.test", Deadline(0))
+    assert failed.value.timed_out and "no time was left" in failed.value.detail
+    assert server.queries == []
 
 
 def test_nxdomain_is_empty_not_a_failure(server, client):

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from services.domains.adapters.deadline import Deadline
 from services.domains.adapters.http_fetch import FetchFailed, HttpFetcher, forbidden_kind
 from tests.http_server import HttpServer
 
@@ -11,7 +12,7 @@ NAMES = {"example.test": ["127.0.0.1"], "other.test": ["127.0.0.1"], "nowhere.te
 
 
 def fetcher(allow_private=True, names=NAMES, **options) -> HttpFetcher:
-    return HttpFetcher(lambda host: names[host], allow_private=allow_private, **options)
+    return HttpFetcher(lambda host, deadline: names[host], allow_private=allow_private, **options)
 
 
 def failure(fetch: HttpFetcher, url: str) -> FetchFailed:
@@ -103,6 +104,27 @@ def test_slow_server_past_the_deadline_is_http_timeout(server):
     assert time.monotonic() - started < 1.5
 
 
+def test_the_callers_deadline_ends_the_fetch_when_it_ends_first(server):
+    server.serve(FILE, "token-value")
+    server.slow(FILE, 2.0)
+    with pytest.raises(FetchFailed) as caught:
+        fetcher(timeout=30).get(f"http://example.test:{server.port}{FILE}", Deadline(0.5))
+    assert caught.value.reason == "http_timeout" and "within 0.5 s" in caught.value.detail
+
+
+def test_the_callers_deadline_bounds_the_address_lookup_too():
+    given = []
+
+    def resolve(host, deadline):
+        given.append(deadline.seconds)
+        return []                                   # no address: http_no_address, nothing is fetched
+    fetch = HttpFetcher(resolve, allow_private=True, timeout=30)
+    assert failure(fetch, f"http://example.test{FILE}").reason == "http_no_address"
+    with pytest.raises(FetchFailed):
+        fetch.get(f"http://example.test{FILE}", Deadline(2))
+    assert given == [30, 2]
+
+
 def test_loopback_is_refused_without_allow_private_and_nothing_is_sent(server):
     server.serve(FILE, "token-value")
     failed = failure(fetcher(allow_private=False), f"http://example.test:{server.port}{FILE}")
@@ -144,7 +166,7 @@ def test_fetch_refuses_a_name_resolving_to_a_non_public_address(address):
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/",
                                  "http://[::ffff:127.0.0.1]/", "https://10.0.0.1/"])
 def test_fetch_refuses_a_non_public_ip_literal_without_resolving(url):
-    def resolve(host):
+    def resolve(host, deadline):
         raise AssertionError(f"resolved {host}")
     assert failure(HttpFetcher(resolve, allow_private=False), url).reason == "http_address_refused"
 

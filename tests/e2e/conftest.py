@@ -111,3 +111,24 @@ def embedded(tmp_path_factory):
 @pytest.fixture(scope="module")
 def api(embedded) -> Api:
     return embedded.api
+
+
+def validate_by_email(api: Api, domain: dict, mailbox: str = "hostmaster", timeout: float = 20.0) -> None:
+    """Email DCV of `domain` as an administrator does it: start it, read the code from the outbox (no SMTP server
+    configured), enter it on the public page. The server needs a DNS resolver that answers CAA (a DnsServer)."""
+    import re
+    import time
+    started = api("POST", f"/api/v1/domains/{domain['domain_id']}/dcv",
+                  json={"method": "email", "email_address": f"{mailbox}@{domain['name']}"})
+    assert started.status_code == 201, started.text
+    deadline = time.monotonic() + timeout
+    mail = None
+    while mail is None and time.monotonic() < deadline:
+        items = api("GET", "/api/v1/outbox", params={"size": 200}).json()["items"]
+        mail = next((m for m in items if m["to"] == f"{mailbox}@{domain['name']}"), None)
+        time.sleep(0.1)
+    assert mail is not None, f"no DCV mail for {domain['name']}"
+    link = re.search(r"(http://\S+/dcv/[0-9a-f-]{36})", mail["text"]).group(1)
+    code = re.search(r"Code: (\S+)", mail["text"]).group(1)
+    answer = requests.post(link.replace(link.split("/dcv/")[0], api.base_url), json={"code": code}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["validated"], answer.text

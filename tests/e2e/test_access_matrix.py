@@ -672,3 +672,124 @@ def test_naming_an_organization_outside_ones_scope_reveals_no_more_than_naming_n
     assert out_of_scope.status_code >= 400 and missing.status_code >= 400
     assert (out_of_scope.status_code, error_of(out_of_scope)["code"]) == \
            (missing.status_code, error_of(missing)["code"])
+
+
+# ---- domains and networks shared by organizations A and B (issue 10, item 6) --------------------------------
+
+KINDS = {"domain": "/api/v1/domains", "network": "/api/v1/networks"}
+_networks = iter(range(100, 200))
+
+
+def delegation_to(world, org: str, department: str | None = None) -> dict:
+    return {"organization_id": world.orgs[org], "department_id": world.departments[department] if department else None,
+            "cert_types": ["ssl"]}
+
+
+def domains_events(world) -> int:
+    """How many events the domains service has recorded (its SQLite store; no API shows them all)."""
+    import sqlite3
+    path = world.embedded.var_dir / "domains.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def shared(world):
+    """For each kind: one object delegated by the MRAO to A, A1 and B (approved), plus B1's delegation requested
+    by an RAO of B (pending). {kind: (path of the object, {"A"|"A1"|"B"|"B1": delegation id})}."""
+    _record, rao_b = make_admin(world.embedded, unique("rao-ssl-b-"), [world.role("RAO ssl B")])
+    made = {}
+    for kind, collection in KINDS.items():
+        body = {"name": f"{unique('shared')}.example"} if kind == "domain" else {"cidr": f"10.{next(_networks)}.0.0/16"}
+        created = world.root("POST", collection, json={**body, "delegations": [
+            delegation_to(world, "A"), delegation_to(world, "A", "A1"), delegation_to(world, "B")]})
+        assert created.status_code == 201, created.text
+        found = created.json()
+        path = f"{collection}/{found[kind + '_id']}"
+        requested = rao_b("POST", f"{path}/delegations", json=delegation_to(world, "B", "B1"))
+        assert requested.status_code == 201, requested.text
+        ids = {}
+        for d in requested.json()["delegations"]:
+            department = next((name for name, i in world.departments.items() if i == d["department_id"]), None)
+            org = next(name for name, i in world.orgs.items() if i == d["organization_id"])
+            ids[department or org] = d["delegation_id"]
+        assert set(ids) == {"B", "B1"}                       # the RAO of B sees B's only
+        everything = world.root("GET", path).json()["delegations"]
+        for d in everything:
+            if d["organization_id"] == world.orgs["A"]:
+                ids["A1" if d["department_id"] else "A"] = d["delegation_id"]
+        made[kind] = (path, ids)
+    return made
+
+
+SHARED_VIEWS = [
+    # actor          delegations seen
+    (MRAO,           {"A", "A1", "B", "B1"}),
+    (RAO_SSL_A,      {"A", "A1"}),
+    (DRAO_SSL_A1,    {"A1"}),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("actor, seen", SHARED_VIEWS)
+def test_on_a_shared_object_each_admin_sees_only_the_delegations_in_its_scope(world, shared, kind, actor, seen):
+    path, ids = shared[kind]
+    api = world.actors[actor].api
+    expected = {ids[name] for name in seen}
+    one = api("GET", path)
+    assert one.status_code == 200, one.text
+    assert {d["delegation_id"] for d in one.json()["delegations"]} == expected
+    listed = [item for item in listed_all(api, KINDS[kind]) if f"{KINDS[kind]}/{item[kind + '_id']}" == path]
+    assert [{d["delegation_id"] for d in item["delegations"]} for item in listed] == [expected]
+    hidden = {ids[name] for name in {"A", "A1", "B", "B1"} - seen}
+    assert not any(i in one.text for i in hidden)           # nor their ids anywhere in the answer
+
+
+def listed_all(api, collection, **params):
+    response = api("GET", collection, params={"size": 200, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("actor", [RAO_SSL_A, DRAO_SSL_A1])
+def test_filtering_by_an_organization_out_of_scope_lists_nothing(world, shared, kind, actor):
+    api = world.actors[actor].api
+    by_b = api("GET", KINDS[kind], params={"organization_id": world.orgs["B"]})
+    assert by_b.status_code == 200 and by_b.json()["items"] == [] and by_b.json()["total"] == 0
+    assert api("HEAD", KINDS[kind], params={"organization_id": world.orgs["B"]}).headers["X-Total-Count"] == "0"
+    path, _ids = shared[kind]
+    by_a = [f"{KINDS[kind]}/{i[kind + '_id']}" for i in listed_all(api, KINDS[kind], organization_id=world.orgs["A"])]
+    assert path in by_a
+    pending = [f"{KINDS[kind]}/{i[kind + '_id']}" for i in listed_all(api, KINDS[kind], delegation_status="requested")]
+    assert path not in pending                              # only B1's delegation is pending
+    everything = [f"{KINDS[kind]}/{i[kind + '_id']}" for i in
+                  listed_all(world.root, KINDS[kind], organization_id=world.orgs["B"])]
+    assert path in everything                               # the MRAO does find it by B
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("actor", [RAO_SSL_A, DRAO_SSL_A1])
+@pytest.mark.parametrize("action, target", [("approve", "B1"), ("reject", "B1"), ("remove", "B"),
+                                            ("remove", "B1"), ("approve", "B")])
+def test_acting_on_a_delegation_out_of_scope_is_404_and_changes_nothing(world, shared, kind, actor, action, target):
+    path, ids = shared[kind]
+    api = world.actors[actor].api
+    before_events, before = domains_events(world), world.root("GET", path).json()["delegations"]
+    delegation = f"{path}/delegations/{ids[target]}"
+    response = (api("DELETE", delegation) if action == "remove" else
+                api("POST", f"{delegation}/{action}", json={} if action == "reject" else None))
+    check(response, 404)
+    assert error_of(response)["details"] == {"kind": "delegation", "id": ids[target]}
+    assert domains_events(world) == before_events
+    assert world.root("GET", path).json()["delegations"] == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_changing_a_shared_object_needs_an_mrao_and_names_nothing_out_of_scope(world, shared, kind):
+    path, _ids = shared[kind]
+    before_events = domains_events(world)
+    response = world.actors[RAO_SSL_A].api("PATCH", path, json={"description": "mine now"})
+    check(response, denied("role MRAO"))
+    assert world.orgs["B"] not in response.text and world.departments["B1"] not in response.text
+    assert domains_events(world) == before_events

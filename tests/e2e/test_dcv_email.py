@@ -1,6 +1,7 @@
 """Email DCV end to end, as a new user does it: start it through the API, read the mail (from the outbox when no
 SMTP server is configured, or from a real SMTP server the test runs), open the link and enter the code."""
 import re
+import socket
 import time
 
 import pytest
@@ -129,3 +130,42 @@ def test_email_dcv_over_a_real_smtp_server(tmp_path_factory, dns):
             assert len(smtp.messages) == 1                                      # no second mail on catch-up
         finally:
             server.stop()
+
+
+def domains_events(server) -> int:
+    import sqlite3
+    with sqlite3.connect(f"file:{server.var_dir / 'domains.sqlite3'}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_with_the_dns_server_down_entering_the_code_says_which_lookup_failed_where(tmp_path_factory):
+    """The CAA lookup the code triggers goes to a DNS server that never answers (a bound UDP socket nobody reads).
+    The answer is a 422 naming the lookup and the server — not the gateway's 503 "a service did not answer in
+    time", which is what arrives when the lookups outlast the RPC timeout — and nothing is recorded."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))
+    dead_address = f"127.0.0.1:{dead.getsockname()[1]}"
+    server = Embedded(tmp_path_factory.mktemp("var"), tmp_path_factory.mktemp("logs"),
+                      CERTPLANE_DNS_RESOLVER=dead_address, CERTPLANE_RPC_TIMEOUT="4",
+                      CERTPLANE_CAA_IDENTITIES="certplane.test").start()
+    try:
+        api = server.api
+        found = new_domain(api, "dead-dns.example")
+        dcv = start_email(api, found, "admin")
+        link, code = read_mail(outbox_mail_to(api, "admin@dead-dns.example")["text"])
+        before = domains_events(server)
+        for refused in (requests.post(link, json={"code": code}, timeout=30),
+                        api("POST", f"/api/v1/domains/{found['domain_id']}/dcv/submit", json={"code": code})):
+            assert refused.status_code == 422, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "caa_lookup_failed"
+            assert error["message"].startswith(f"CAA lookup for dead-dns.example failed at the DNS server "
+                                               f"{dead_address}: no answer")
+            assert error["details"]["server"] == dead_address and error["details"]["timed_out"] is True
+        assert domains_events(server) == before
+        after = api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]
+        assert (after["dcv_id"], after["status"], after["last_failure"], after["validated_at"]) == \
+            (dcv["dcv_id"], "submitted", None, None)
+    finally:
+        server.stop()
+        dead.close()

@@ -80,7 +80,8 @@ def test_an_mrao_creates_a_domain_delegated_and_approved_at_once(cp, world):
 @pytest.mark.parametrize("name, why", [
     ("my_host.example.com", "'_'"), ("*.*.example.com", "leftmost"), ("*.com", "public suffix"),
     ("a" * 64 + ".example.com", "63"), (".".join(["abcdefghij"] * 25) + ".com", "253"),
-    ("192.0.2.1", "IP address"), ("co.uk", "public suffix"), ("github.io", "public suffix"), ("localhost", "single"),
+    ("192.0.2.1", "IP address"), ("co.uk", "public suffix"), ("github.io", "public suffix"),
+    ("-host.example.com", "hyphen"),
 ])
 def test_invalid_names_are_refused_and_nothing_is_stored(cp, world, name, why):
     before = int(cp.api("HEAD", "/api/v1/domains").headers["X-Total-Count"])
@@ -250,8 +251,9 @@ def test_caa_is_checked_before_evidence_is_recorded(cp, world, net, records, wil
     assert outcome["domain"]["dcv"]["status"] == ("validated" if validated else "submitted")
 
 
-@pytest.mark.parametrize("mode", ["servfail", "timeout"])
-def test_a_caa_lookup_failure_refuses(cp, world, net, mode):
+@pytest.mark.parametrize("mode, failure", [("servfail", "answered SERVFAIL"), ("timeout", "no answer")])
+def test_a_caa_lookup_failure_is_a_422_naming_the_lookup_and_server_and_records_nothing(cp, world, net, mode,
+                                                                                      failure):
     dns = net[0]
     name = f"caa-{mode}.example"
     found = create(cp.api, name, [delegation(world["org_a"])])
@@ -259,11 +261,44 @@ def test_a_caa_lookup_failure_refuses(cp, world, net, mode):
     dns.set(dcv["dns_name"], "TXT", [f'"{dcv["expected_value"]}"'])
     dns.fail(name, mode)
     try:
-        outcome = check(cp.api, found["domain_id"])
+        refused = cp.api("POST", f"/api/v1/domains/{found['domain_id']}/dcv/check")
     finally:
         dns.fail(name, None)
-    assert not outcome["validated"] and outcome["reason"] == "caa_lookup_failed"
-    assert outcome["domain"]["dcv"]["status"] == "submitted" and outcome["domain"]["dcv"]["validated_at"] is None
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "caa_lookup_failed"
+    assert f"CAA lookup for {name}" in error["message"] and dns.address in error["message"]
+    assert failure in error["message"]
+    assert error["details"]["server"] == dns.address and error["details"]["lookup"] == "CAA"
+    after = cp.api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]
+    assert after["status"] == "submitted" and after["validated_at"] is None and after["last_failure"] is None
+    assert check(cp.api, found["domain_id"])["validated"]          # the value is still unused: it works now
+
+
+def test_a_txt_lookup_failure_is_a_422_and_records_nothing(cp, world, net):
+    dns = net[0]
+    found = create(cp.api, "txt-servfail.example", [delegation(world["org_a"])])
+    dcv = start(cp.api, found["domain_id"], "txt")
+    dns.fail(dcv["dns_name"], "servfail")
+    try:
+        refused = cp.api("POST", f"/api/v1/domains/{found['domain_id']}/dcv/check")
+    finally:
+        dns.fail(dcv["dns_name"], None)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "txt_lookup_failed", refused.text
+    assert f"TXT lookup for {dcv['dns_name']}" in refused.json()["error"]["message"]
+    assert cp.api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]["last_failure"] is None
+
+
+def test_a_web_server_that_is_not_there_is_a_422_naming_it(cp, world, net):
+    dns = net[0]
+    dns.set("no-web.example", "A", ["127.0.0.2"])              # nothing listens on the DCV port there
+    found = create(cp.api, "no-web.example", [delegation(world["org_a"])])
+    dcv = start(cp.api, found["domain_id"], "http")
+    refused = cp.api("POST", f"/api/v1/domains/{found['domain_id']}/dcv/check")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "http_lookup_failed", refused.text
+    error = refused.json()["error"]
+    assert f"HTTP lookup of {dcv['http_url']}" in error["message"] and "127.0.0.2" in error["message"]
+    assert cp.api("GET", f"/api/v1/domains/{found['domain_id']}").json()["dcv"]["last_failure"] is None
 
 
 def test_dcv_bad_input(cp, world):

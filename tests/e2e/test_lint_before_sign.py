@@ -1,13 +1,14 @@
 """Lint before sign, through a real issuance (DESIGN §6): with CERTPLANE_PUBLIC_BASE_URL left at its default
-(http://127.0.0.1:<port>), a TLS certificate's CRL and OCSP links name an internal address, pkilint's CA/B Forum
-serverauth lint reports ERRORs, and the CA refuses with 422 `lint_failed` — before a serial is recorded or a
-signature made."""
+(http://127.0.0.1:<port>), a public TLS certificate's CRL and OCSP links name an internal address, pkilint's CA/B
+Forum serverauth lint reports ERRORs, and the CA refuses with 422 `lint_failed` — before a serial is recorded or a
+signature made. (Private profiles, linted against RFC 5280, accept such links: tests/e2e/test_private_pki.py.)"""
 import sqlite3
 
 import pytest
 
 from tests import factories
-from tests.e2e.conftest import Embedded
+from tests.dns_server import DnsServer
+from tests.e2e.conftest import Embedded, validate_by_email
 from tests.e2e.test_ssl_lifecycle import ORG, wait_for_profiles
 
 DOMAIN = "lint-e2e.example.com"
@@ -23,19 +24,22 @@ def events(cp: Embedded, service: str, event_type_like: str = "%") -> list[tuple
 
 def ca_certificate_rows(cp: Embedded) -> int:
     with sqlite3.connect(f"file:{cp.var_dir / 'ca.sqlite3'}?mode=ro", uri=True, timeout=10) as conn:
-        return conn.execute("SELECT count(*) FROM certificates").fetchone()[0]
+        # leaf certificates only: the CA certificates are rows too (the root answers OCSP for them)
+        return conn.execute("SELECT count(*) FROM certificates WHERE request_id NOT LIKE 'ca:%'").fetchone()[0]
 
 
 def make_world(cp: Embedded) -> dict:
-    """An organization with DOMAIN delegated for ssl, the default TLS profile (needs approval), an MRAO-made TLS
-    profile without approval, an RAO (ssl) and an RAO holding "SSL auto approve"."""
+    """An organization with DOMAIN delegated for ssl and validated by email, the default Public TLS profile (needs
+    approval), an MRAO-made public TLS profile without approval, an RAO (ssl) and an RAO holding "SSL auto
+    approve"."""
     api = cp.api
     org_id = api.create_org({"name": "Lint Org", **ORG})["organization_id"]
     created = api("POST", "/api/v1/domains", json={"name": DOMAIN, "delegations": [
         {"organization_id": org_id, "cert_types": ["ssl"]}]})
     assert created.status_code == 201, created.text
-    tls = next(p for p in wait_for_profiles(api) if p["name"] == "TLS Server (OV)")
-    assert tls["requires_approval"] is True
+    validate_by_email(api, created.json())
+    tls = next(p for p in wait_for_profiles(api) if p["name"] == "Public TLS")
+    assert tls["requires_approval"] is True and tls["trust_class"] == "public"
     fields = {k: v for k, v in tls.items() if k not in ("profile_id", "created_at", "updated_at")}
     made = api("POST", "/api/v1/profiles", json={**fields, "name": "TLS without approval", "requires_approval": False})
     assert made.status_code == 201, made.text
@@ -66,9 +70,20 @@ def assert_lint_failed(answer) -> dict:
 
 
 @pytest.fixture(scope="module")
-def loopback(tmp_path_factory):
+def dns():
+    server = DnsServer().start()          # answers CAA (no records: any CA may issue) for the email DCV
+    yield server
+    server.stop()
+
+
+def with_dns(dns) -> dict:
+    return {"CERTPLANE_DNS_RESOLVER": dns.address, "CERTPLANE_CAA_IDENTITIES": "certplane.test"}
+
+
+@pytest.fixture(scope="module")
+def loopback(tmp_path_factory, dns):
     """Certplane as `make run` starts it without CERTPLANE_PUBLIC_BASE_URL: links on http://127.0.0.1:<port>."""
-    server = Embedded(tmp_path_factory.mktemp("var"), tmp_path_factory.mktemp("logs")).start()
+    server = Embedded(tmp_path_factory.mktemp("var"), tmp_path_factory.mktemp("logs"), **with_dns(dns)).start()
     assert "CERTPLANE_PUBLIC_BASE_URL" not in server.process.env
     yield server
     server.stop()
@@ -97,11 +112,11 @@ def test_a_request_needing_approval_is_linted_when_made_and_refused_at_once(loop
     assert events(cp, "enrollment", "ssl_%") == [] and ca_certificate_rows(cp) == 0
 
 
-def test_an_approval_refused_by_the_lint_leaves_the_request_approved_to_retry_or_decline(tmp_path):
+def test_an_approval_refused_by_the_lint_leaves_the_request_approved_to_retry_or_decline(tmp_path, dns):
     """The base URL was public when the request was made (its lint passed) and is internal when it is approved
     (an operator changed the setting and restarted). The approver gets the findings; once the setting is fixed,
     approving again issues. A request nobody wants to retry can be declined."""
-    cp = Embedded(tmp_path / "var", tmp_path, CERTPLANE_PUBLIC_BASE_URL=PUBLIC_URL).start()
+    cp = Embedded(tmp_path / "var", tmp_path, CERTPLANE_PUBLIC_BASE_URL=PUBLIC_URL, **with_dns(dns)).start()
     try:
         world = make_world(cp)
         requested = ssl_request(world["rao"], world, world["tls"], f"later.{DOMAIN}")

@@ -4,7 +4,8 @@ for file-based domain control validation (BR 3.2.2.4.18). Standard library only,
 The URL's host is an attacker's choice, so the fetch is guarded against server-side request forgery: every address
 the host resolves to is checked (`forbidden_kind`) and the socket connects to a checked address itself, with the
 original name sent in `Host:` — there is no second lookup a rebinding DNS server could answer differently.
-Redirects stay on the same scheme, host and port; one deadline bounds the whole fetch, redirects included.
+Redirects stay on the same scheme, host and port; one deadline bounds the whole fetch, redirects included — the
+fetcher's own timeout, or the caller's deadline (adapters/deadline.py) when that ends first.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import io
 import ipaddress
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
+
+from services.domains.adapters.deadline import Deadline
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -53,24 +55,26 @@ def forbidden_kind(address: str) -> str | None:
 
 
 class HttpFetcher:
-    def __init__(self, resolve: Callable[[str], list[str]], allow_private: bool, timeout: float = 10.0,
-                 max_bytes: int = 16384, max_redirects: int = 3):
-        """`resolve(host)` gives the host's addresses; its own errors (e.g. DnsLookupFailed) propagate unchanged.
-        `allow_private` lifts the address guard (tests, and private deployments validating internal names)."""
+    def __init__(self, resolve: Callable[[str, Deadline | None], list[str]], allow_private: bool,
+                 timeout: float = 10.0, max_bytes: int = 16384, max_redirects: int = 3):
+        """`resolve(host, deadline)` gives the host's addresses by the deadline; its own errors (e.g.
+        DnsLookupFailed) propagate unchanged. `allow_private` lifts the address guard (tests, and private
+        deployments validating internal names)."""
         self.resolve = resolve
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
 
-    def get(self, url: str) -> bytes:
-        """The body of a 2xx answer to GET `url`, else FetchFailed.
+    def get(self, url: str, deadline: Deadline | None = None) -> bytes:
+        """The body of a 2xx answer to GET `url`, else FetchFailed; all of it, the address lookup included, by
+        `deadline` (and within the fetcher's own timeout).
 
         HTTPS does not verify the server's certificate: BR 3.2.2.4.18 lets the file be served with any certificate,
         trusted or not, because control is proven by the content. SNI is still the host name."""
-        deadline = _Deadline(self.timeout)
+        deadline = Deadline(self.timeout).earliest(deadline)
         origin = _Url.parse(url)
-        addresses = self._checked_addresses(origin.host)     # redirects keep the host: one lookup serves them all
+        addresses = self._checked_addresses(origin.host, deadline)   # redirects keep the host: one lookup for all
         current = origin
         for _ in range(self.max_redirects + 1):
             status, location, body = self._exchange(current, addresses, deadline)
@@ -85,11 +89,11 @@ class HttpFetcher:
             current = target
         raise FetchFailed("http_too_many_redirects", f"{url} redirected more than {self.max_redirects} times")
 
-    def _checked_addresses(self, host: str) -> list[str]:
+    def _checked_addresses(self, host: str, deadline: Deadline) -> list[str]:
         try:
             addresses = [str(ipaddress.ip_address(host))]
         except ValueError:
-            addresses = list(self.resolve(host))
+            addresses = list(self.resolve(host, deadline))
         if not addresses:
             raise FetchFailed("http_no_address", f"{host} has no A or AAAA address")
         if self.allow_private:
@@ -101,7 +105,7 @@ class HttpFetcher:
                                                       f"from: {refused}")
         return allowed
 
-    def _exchange(self, url: _Url, addresses: list[str], deadline: _Deadline) -> tuple[int, str | None, bytes]:
+    def _exchange(self, url: _Url, addresses: list[str], deadline: Deadline) -> tuple[int, str | None, bytes]:
         """One request and its answer: (status, Location header, body — read for 2xx only)."""
         try:
             sock = _connect(url, addresses, deadline)
@@ -118,7 +122,7 @@ class HttpFetcher:
             finally:
                 sock.close()
         except TimeoutError:
-            raise FetchFailed("http_timeout", f"{url.text} did not answer within {self.timeout:g} s") from None
+            raise FetchFailed("http_timeout", f"{url.text} did not answer within {deadline.seconds:g} s") from None
         except ssl.SSLError as exc:
             raise FetchFailed("http_tls_failed", f"TLS with {url.host} port {url.port} failed: {exc}") from None
         except http.client.HTTPException as exc:
@@ -167,18 +171,7 @@ class _Url:
         return host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
 
-class _Deadline:
-    def __init__(self, seconds: float):
-        self.at = time.monotonic() + seconds
-
-    def left(self) -> float:
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        return left
-
-
-def _connect(url: _Url, addresses: list[str], deadline: _Deadline) -> socket.socket:
+def _connect(url: _Url, addresses: list[str], deadline: Deadline) -> socket.socket:
     """A TCP connection to the first of `addresses` (all checked already) that accepts one."""
     failures = []
     for address in addresses:
@@ -197,7 +190,7 @@ def _connect(url: _Url, addresses: list[str], deadline: _Deadline) -> socket.soc
                                              f"{', '.join(failures)}")
 
 
-def _start_tls(sock: socket.socket, host: str, deadline: _Deadline) -> ssl.SSLSocket:
+def _start_tls(sock: socket.socket, host: str, deadline: Deadline) -> ssl.SSLSocket:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE                          # see HttpFetcher.get
@@ -209,7 +202,7 @@ class _DeadlineSocket:
     """The part of a socket http.client uses (sendall, makefile, close), each read and write given only the time
     left before the deadline — so a server sending one byte at a time cannot stretch the fetch."""
 
-    def __init__(self, sock: socket.socket, deadline: _Deadline):
+    def __init__(self, sock: socket.socket, deadline: Deadline):
         self._sock = sock
         self._deadline = deadline
 
@@ -226,7 +219,7 @@ class _DeadlineSocket:
 
 
 class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock: socket.socket, deadline: _Deadline):
+    def __init__(self, sock: socket.socket, deadline: Deadline):
         self._sock = sock
         self._deadline = deadline
 

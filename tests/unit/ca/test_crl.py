@@ -79,10 +79,11 @@ def _revoke(store, revoked, ca_id=CA_ID) -> None:
 
 def _ca_service(store, chain):
     """CaService with the real store and CRL files, and the CA's certificate and key at hand."""
-    tools = SimpleNamespace(settings=SimpleNamespace(crl_validity_days=7), keys={"key-1": chain.issuing_key},
-                            crl_files=CrlFiles(store.db), certificate=lambda ca: chain.issuing)
+    tools = SimpleNamespace(settings=SimpleNamespace(crl_validity_days=7, crl_refresh_hours=24),
+                            keys={"key-1": chain.issuing_key}, crl_files=CrlFiles(store.db),
+                            certificate=lambda ca: chain.issuing)
     service = worker_factory(CaService, store=StoreHandle(store, factories.WorkerInfo()), tools=tools)
-    return service, {"ca_id": CA_ID, "key_ref": "key-1"}
+    return service, {"ca_id": CA_ID, "key_ref": "key-1", "kind": "issuing"}
 
 
 def _published(service, ca) -> x509.CertificateRevocationList:

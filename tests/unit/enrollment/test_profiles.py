@@ -13,7 +13,8 @@ from contracts.errors import InvalidRequest, PolicyViolation
 from services.enrollment.csr import ParsedCsr, parse_csr
 from contracts.access import CERT_TYPES
 from contracts.enrollment import KEY_TYPES, ProfileFieldsV1, br_max_validity_days
-from services.enrollment.profiles import Checked, check_request, default_profiles, leaf_extensions
+from services.enrollment.profiles import (PRIVATE_TLS, PUBLIC_TLS, Checked, check_request, default_profiles,
+                                          leaf_extensions)
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -23,13 +24,18 @@ CA_ID = "6f1c2d0e-8a4b-4c1e-9f3a-2b5d7e9c1a00"
 
 
 def profile_of(cert_type: str, **overrides) -> dict:
+    """The default private profile of `cert_type`, with `overrides`."""
     profile = next(p for p in default_profiles(CA_ID, NOW) if p["cert_type"] == cert_type)
     return {**profile, **overrides}
 
 
-def parsed(key_type="ec-p256", dns_names=()) -> ParsedCsr:
-    """check_request reads only the key type and the names of a parsed CSR."""
-    return ParsedCsr(b"", None, key_type, None, tuple(dns_names), "")
+def public_tls(now=NOW, **overrides) -> dict:
+    return {**next(p for p in default_profiles(CA_ID, now) if p["name"] == PUBLIC_TLS), **overrides}
+
+
+def parsed(key_type="ec-p256", dns_names=(), ip_addresses=(), common_name=None) -> ParsedCsr:
+    """check_request reads only the key type, the names and the subject CN of a parsed CSR."""
+    return ParsedCsr(b"", None, key_type, common_name, tuple(dns_names), "", tuple(ip_addresses))
 
 
 def check(profile=None, csr=None, common_name=None, sans=(), term_days=90, now=NOW) -> Checked:
@@ -68,24 +74,39 @@ def test_the_br_ceiling_needs_an_aware_time():
 @pytest.mark.parametrize("at", [NOW, BR_100_FROM, BR_47_FROM])
 def test_the_default_profiles_are_valid_profiles_at_any_time(at):
     profiles = default_profiles(CA_ID, at)
-    assert sorted(p["cert_type"] for p in profiles) == sorted(CERT_TYPES)
+    assert set(p["cert_type"] for p in profiles) == set(CERT_TYPES)
     for profile in profiles:
         loaded = ProfileFieldsV1(now=at).load(profile)
-        assert loaded["requires_approval"] is True and loaded["public"] is False
         assert str(loaded["ca_id"]) == CA_ID
+        if loaded["name"] == PUBLIC_TLS:
+            assert loaded["trust_class"] == "public" and loaded["requires_approval"] is True
+        else:                                        # private, and the name says so
+            assert loaded["trust_class"] == "private" and loaded["name"].startswith("Private ")
+    private_tls = next(p for p in profiles if p["name"] == PRIVATE_TLS)
+    assert private_tls["requires_approval"] is False and max(private_tls["terms"]) == 398
 
 
 @pytest.mark.parametrize("at,terms", [(NOW, [90, 200]), (BR_100_FROM, [90, 100]), (BR_47_FROM, [47])])
-def test_the_default_tls_terms_follow_the_br_ceiling(at, terms):
-    ssl = next(p for p in default_profiles(None, at) if p["cert_type"] == "ssl")
+def test_the_public_tls_terms_follow_the_br_ceiling(at, terms):
+    ssl = public_tls(at)
     assert ssl["terms"] == terms and ssl["key_types"] == list(KEY_TYPES)
+
+
+def test_a_stored_profile_with_the_old_public_flag_reads_as_its_trust_class():
+    fields = {k: v for k, v in profile_of("ssl", terms=[90]).items() if k != "trust_class"}
+    assert ProfileFieldsV1(now=NOW).load({**fields, "public": True})["trust_class"] == "public"
+    assert ProfileFieldsV1(now=NOW).load({**fields, "public": False})["trust_class"] == "private"
+
+
+def test_only_tls_profiles_may_be_public():
+    assert "trust_class" in _schema_refusal(profile_of("client", trust_class="public"))
 
 
 def test_a_minimal_profile_gets_its_defaults():
     loaded = ProfileFieldsV1(now=NOW).load({"name": "Web", "cert_type": "ssl", "terms": [90],
                                             "key_types": ["ec-p256"], "extended_key_usage": ["server_auth"]})
     assert loaded["ca_id"] is None and loaded["description"] is None
-    assert loaded["requires_approval"] is True and loaded["public"] is False
+    assert loaded["requires_approval"] is True and loaded["trust_class"] == "private"
     assert loaded["key_usage"] == ["digital_signature"] and loaded["key_encipherment_for_rsa"] is False
     assert loaded["max_sans"] == 100
 
@@ -99,7 +120,8 @@ def _schema_refusal(profile, now=NOW) -> dict:
 @pytest.mark.parametrize("cert_type,changes,field,reason", [
     ("ssl", {"extended_key_usage": ["client_auth"]}, "extended_key_usage", "must include server_auth"),
     ("ssl", {"extended_key_usage": ["server_auth", "email_protection"]}, "extended_key_usage", "email_protection"),
-    ("ssl", {"terms": [90, 201]}, "terms", "201 days is over the CA/Browser Forum limit of 200"),
+    ("ssl", {"trust_class": "public", "terms": [90, 201]}, "terms", "201 days is over the CA/Browser Forum limit"),
+    ("ssl", {"trust_class": "secret"}, "trust_class", "Must be one of"),
     ("ssl", {"key_usage": ["digital_signature", "key_encipherment"]}, "key_usage", "key_encipherment_for_rsa"),
     ("ssl", {"key_usage": ["key_agreement"]}, "key_usage", "must include digital_signature"),
     ("ssl", {"key_usage": ["digital_signature", "content_commitment"]}, "key_usage", "client (S/MIME) profiles"),
@@ -121,8 +143,8 @@ def test_a_profile_that_breaks_a_rule_is_refused_naming_the_field(cert_type, cha
     assert field in messages and reason in str(messages[field])
 
 
-def test_a_200_day_tls_term_is_refused_once_the_ceiling_is_100():
-    profile = profile_of("ssl")                              # made in 2026 with [90, 200]
+def test_a_200_day_public_tls_term_is_refused_once_the_ceiling_is_100():
+    profile = public_tls()                                   # made in 2026 with [90, 200]
     ProfileFieldsV1(now=BR_100_FROM - timedelta(seconds=1)).load(profile)
     assert "limit of 100" in str(_schema_refusal(profile, now=BR_100_FROM)["terms"])
 
@@ -164,7 +186,24 @@ def test_a_common_name_over_64_characters_is_refused():
 def test_without_a_common_name_a_long_first_san_gives_way_to_one_that_fits():
     long_name = "a" * 60 + ".example.com"
     assert check(sans=[long_name, "example.com"]) == Checked("example.com", ("example.com", long_name))
-    assert refused(InvalidRequest, sans=[long_name]).code == "common_name_too_long"
+
+
+def test_a_single_long_san_gives_a_certificate_without_cn_but_public_tls_needs_one():
+    long_name = "a" * 50 + "." + "b" * 40 + ".example.com"
+    assert check(sans=[long_name]) == Checked(None, (long_name,))
+    error = refused(PolicyViolation, profile=public_tls(), sans=[long_name])
+    assert error.code == "common_name_required" and error.http_status == 422
+
+
+def test_a_cn_only_csr_asks_for_its_cn_under_a_private_profile_only():
+    csr = parsed(common_name="Host.Example.com")
+    assert check(csr=csr) == Checked("host.example.com", ("host.example.com",))
+    assert check(csr=parsed(common_name="10.1.2.3")) == Checked("10.1.2.3", ("10.1.2.3",))
+    error = refused(PolicyViolation, profile=public_tls(), csr=csr)
+    assert error.code == "csr_san_required" and list(error.details) == ["csr"]
+    # a CSR with a SAN: its CN is not a name of the request
+    assert check(csr=parsed(dns_names=("a.example.com",), common_name="other.example.com")).sans == \
+        ("a.example.com",)
 
 
 def test_more_names_than_the_profile_allows_are_refused():
@@ -178,16 +217,24 @@ def test_more_names_than_the_profile_allows_are_refused():
 
 def test_a_term_the_profile_does_not_offer_is_refused():
     error = refused(InvalidRequest, term_days=120)
-    assert error.code == "term_not_allowed" and "120" in error.message and "90, 200" in error.details["term_days"][0]
+    assert error.code == "term_not_allowed" and "120" in error.message
+    assert "90, 200, 365, 398" in error.details["term_days"][0]
     assert refused(InvalidRequest, term_days="90").code == "term_not_allowed"
     assert refused(InvalidRequest, term_days=True).code == "term_not_allowed"
 
 
-def test_a_tls_term_over_the_br_ceiling_is_refused_even_if_an_old_profile_offers_it():
-    assert check(sans=["example.com"], term_days=200, now=BR_100_FROM - timedelta(seconds=1)).sans == ("example.com",)
-    error = refused(PolicyViolation, sans=["example.com"], term_days=200, now=BR_100_FROM)
+def test_a_public_tls_term_over_the_br_ceiling_is_refused_even_if_an_old_profile_offers_it():
+    assert check(profile=public_tls(), sans=["example.com"], term_days=200,
+                 now=BR_100_FROM - timedelta(seconds=1)).sans == ("example.com",)
+    error = refused(PolicyViolation, profile=public_tls(), sans=["example.com"], term_days=200, now=BR_100_FROM)
     assert error.code == "term_over_br_limit" and "100 days" in error.message
     assert list(error.details) == ["term_days"]
+
+
+def test_a_private_tls_term_may_be_up_to_398_days_at_any_time():
+    assert check(sans=["example.com"], term_days=398, now=BR_47_FROM).sans == ("example.com",)
+    too_long = profile_of("ssl", terms=[90, 399])                # only a profile stored unchecked could offer it
+    assert refused(PolicyViolation, profile=too_long, sans=["example.com"], term_days=399).code == "term_over_limit"
 
 
 def test_the_br_ceiling_does_not_apply_to_other_certificate_types():
@@ -211,11 +258,28 @@ def test_a_wildcard_is_refused_outside_ssl_profiles_naming_where_it_came_from(wh
     assert check(**request).sans == ("*.example.com",)       # an SSL profile takes it
 
 
-@pytest.mark.parametrize("name", ["192.0.2.1", "2001:db8::1", "under_score.example.com", "com"])
-def test_an_ip_address_or_bad_name_is_refused_naming_the_field(name):
+@pytest.mark.parametrize("name", ["under_score.example.com", "com", "*.*.example.com"])
+def test_a_bad_name_is_refused_naming_the_field(name):
     error = refused(InvalidRequest, sans=["example.com", name])
     assert error.code == "invalid_domain_name" and name in error.details["sans"][0]
     assert list(refused(InvalidRequest, common_name=name).details) == ["common_name"]
+
+
+@pytest.mark.parametrize("name,code", [("192.0.2.1", "ip_address_not_allowed"), ("2001:db8::1", "ip_address_not_allowed"),
+                                       ("host.corp.internal", "internal_name_not_allowed"),
+                                       ("intranet", "internal_name_not_allowed"),
+                                       ("*.corp.lan", "internal_name_not_allowed")])
+def test_ip_addresses_and_internal_names_are_private_only(name, code):
+    assert name.replace("2001:db8::1", "2001:db8::1") in check(sans=["example.com", name]).sans
+    error = refused(PolicyViolation, profile=public_tls(), sans=["example.com", name])
+    assert error.code == code and error.http_status == 422 and list(error.details) == ["sans"]
+    from_csr = refused(PolicyViolation, profile=public_tls(), csr=parsed(dns_names=("example.com",),
+                                                                         ip_addresses=("192.0.2.1",)))
+    assert from_csr.code == "ip_address_not_allowed" and list(from_csr.details) == ["csr"]
+
+
+def test_an_ipv6_san_is_stored_in_its_rfc_5952_form():
+    assert check(sans=["2001:DB8:0:0::1"]).sans == ("2001:db8::1",)
 
 
 def test_an_ssl_request_needs_a_name_but_a_client_request_may_have_none():

@@ -42,3 +42,33 @@ def test_a_serial_is_good_from_signing_revoked_after_revocation_and_unknown_with
         view.reset(conn)
     assert status("7f02") == "unknown"
     db.dispose()
+
+
+def ca_event(event_type: str, **payload) -> Envelope:
+    return Envelope(f"e-{event_type}-{next(position)}", event_type, "ca", f"ca-{payload['ca_id']}", 1,
+                    next(position), dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), None, None, None, payload)
+
+
+def test_an_issuing_cas_certificates_are_good_under_its_root_until_the_ca_is_revoked(tmp_path):
+    db = make_database(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", None)
+    metadata = sa.MetaData()
+    view = CertificateStatus(metadata)
+    db.create_tables(metadata)
+
+    def status(serial: str) -> OcspStatus:
+        return OCSP_STATUS.get(db.quick_scalar(view.status_query, {"serial": serial}), OcspStatus.UNKNOWN)
+
+    root, issuing = "root-ca-id", CA_ID
+    with db.writer() as conn, conn.begin():
+        view.apply(conn, ca_event("ca_created.v1", ca_id=root, parent_ca_id=None, serial="900d"))
+        view.apply(conn, ca_event("ca_created.v1", ca_id=issuing, parent_ca_id=root, serial="a1"))
+        view.apply(conn, ca_event("ca_certificate_reissued.v1", ca_id=issuing, parent_ca_id=root, serial="a2"))
+        view.apply(conn, ca_event("ca_revocation_requested.v1", ca_id=issuing, reason="ca_compromise"))
+    # a root answers no OCSP about itself: its own serial has no row
+    assert (status("900d"), status("a1"), status("a2")) == ("unknown", "good", "good")
+    with db.writer() as conn, conn.begin():
+        # "a0": a certificate this read model never saw (its CA was made before it kept CA certificates)
+        view.apply(conn, ca_event("ca_revoked.v1", ca_id=issuing, parent_ca_id=root, serials=["a0", "a1", "a2"],
+                                  reason="ca_compromise"))
+    assert (status("a0"), status("a1"), status("a2")) == ("revoked", "revoked", "revoked")
+    db.dispose()
