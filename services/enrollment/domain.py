@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from services.enrollment import profiles
 from services.enrollment.events import (ProfileCreated, ProfileDeleted, ProfileUpdated, SslApplied, SslApproved,
                                         SslDeclined, SslDownloaded, SslIssuanceFailed, SslIssued, SslRequested,
                                         SslRevoked)
@@ -119,7 +120,7 @@ def decide_update_profile(state: Profile, profile_id: str, changes: dict) -> lis
 
 def check_trust_class_kept(fields: dict, changes: dict) -> None:
     """400 `trust_class_fixed` when `changes` would change the trust class of a profile with `fields`."""
-    before = fields.get("trust_class") or ("public" if fields.get("public") is True else "private")
+    before = profiles.trust_class(fields)
     if "trust_class" in changes and changes["trust_class"] != before:
         raise InvalidRequest(f"the trust class of a profile is fixed once it exists (it is {before}); create a new "
                              "profile instead", {"trust_class": [f"fixed: {before}"]}, code="trust_class_fixed")

@@ -19,7 +19,6 @@ A profile's `key_usage` is independent of the key's algorithm, so it lists only 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from contracts import certificate_rules as rules
@@ -74,12 +73,9 @@ def trust_class(profile: dict) -> str:
 
 # ---- does a request fit its profile ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Checked:
-    """The names the certificate gets: the CN (also the first SAN; None: no CN) and every SAN, normalised, CN
-    first — DNS names and IP addresses."""
-    common_name: str | None
-    sans: tuple[str, ...]
+# The names the certificate gets: the CN (also the first SAN; None: no CN) and every SAN, normalised, CN first —
+# DNS names and IP addresses.
+Checked = rules.Names
 
 
 def check_request(profile: dict, parsed: ParsedCsr, common_name: str | None, sans: list[str], term_days: int,
@@ -107,7 +103,7 @@ def check_request(profile: dict, parsed: ParsedCsr, common_name: str | None, san
                               f"{profile['max_sans']}",
                               {"sans": [f"{len(names.sans)} names (common_name, sans and the CSR's names together); "
                                         f"at most {profile['max_sans']}"]}, code="too_many_sans")
-    return Checked(names.common_name, names.sans)
+    return names
 
 
 def leaf_extensions(profile: dict, key_type: str) -> tuple[set[str], list[str]]:

@@ -1,8 +1,8 @@
 """The README's quick start, as a new user runs it: `make run` in a fresh copy of the repository (its own .venv and
 var/, nothing installed by hand), then the README's "Try it" lines and its first-certificate lines, exactly as they
 are written there — only the printed password, a new password and the port (a free one instead of 8080) put in —
-run by bash in an empty directory. The certificate they produce must verify with openssl and pass pkilint's
-RFC 5280 linter at ERROR."""
+run by bash in an empty directory. The certificate they produce must verify with openssl (also with both CRLs,
+and no longer once it is revoked) and pass pkilint's RFC 5280 linter at ERROR."""
 import os
 import re
 import shutil
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support import free_port
 
@@ -104,3 +105,34 @@ def test_the_readme_quick_start_issues_a_certificate_that_verifies(make_run, tmp
     linted = subprocess.run([str(Path(sys.executable).with_name("lint_pkix_cert")), "lint", "-s", "ERROR",
                              str(leaf)], capture_output=True, text=True)
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
+
+    # the whole chain with both CRLs, on this install with no settings at all: the certificate passes, and fails
+    # once revoked
+    api = requests.Session()
+    api.headers["Authorization"] = "Bearer " + requests.post(f"{base_url}/api/v1/auth/login", json={
+        "username": "admin", "password": "readme quick start passphrase"}, timeout=30).json()["token"]
+    issued = api.get(f"{base_url}/api/v1/ssl", timeout=30).json()["items"][0]
+    root_id = next(c["ca_id"] for c in api.get(f"{base_url}/api/v1/cas", timeout=30).json()["items"]
+                   if c["kind"] == "root")
+
+    def crl_check() -> subprocess.CompletedProcess:
+        crls = []
+        for ca_id in (root_id, issued["ca_id"]):
+            der = requests.get(f"{base_url}/crl/{ca_id}.crl", timeout=30)
+            assert der.status_code == 200, f"no CRL for {ca_id}"
+            crls += ["-CRLfile", str(tmp_path / f"{ca_id}.crl.pem")]
+            subprocess.run(["openssl", "crl", "-inform", "DER", "-out", crls[-1]], input=der.content, check=True,
+                           capture_output=True)
+        return subprocess.run(["openssl", "verify", "-crl_check_all", "-CAfile", "root.pem", "-untrusted", "web.pem",
+                               *crls, "web.pem"], cwd=tmp_path, capture_output=True, text=True)
+
+    good = crl_check()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert api.post(f"{base_url}/api/v1/ssl/{issued['ssl_id']}/revoke", json={"reason": "key_compromise"},
+                    timeout=30).status_code == 200
+    deadline = time.monotonic() + 60             # the issuing CA publishes a CRL within a check interval (15 s)
+    checked = crl_check()
+    while checked.returncode == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+        checked = crl_check()
+    assert checked.returncode != 0 and "certificate revoked" in checked.stdout + checked.stderr
