@@ -9,7 +9,6 @@ delegate, change, remove, approve and reject — so the two are one mechanism wi
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -19,7 +18,7 @@ from contracts import access
 from contracts import domains as domains_contract
 from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
-from gateway.base import json_response, parse_body, parse_query, read_body
+from gateway.base import json_object, json_response, parse_body, parse_query, read_body
 from gateway.http import api
 from gateway.openapi import Operation
 
@@ -322,15 +321,13 @@ class DomainRoutes(DelegatedRoutes):
         raw = read_body(request, 4096, FORM_TYPES)
         as_json = request.mimetype == "application/json"
         if as_json:
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                raise InvalidRequest("the body is not valid JSON", {"body": ["malformed JSON"]},
-                                     code="malformed_json") from None
+            payload = json_object(raw)
         else:
-            payload = {"code": parse_qs(raw.decode("utf-8", errors="replace")).get("code", [""])[0]}
-        if not isinstance(payload, dict):
-            raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
+            codes = parse_qs(raw.decode("utf-8", errors="replace")).get("code", [""])
+            if len(codes) > 1:
+                raise InvalidRequest("the form sends a field more than once that takes one value",
+                                     {"code": ["sent more than once"]}, code="duplicate_key")
+            payload = {"code": codes[0]}
         self.context.actor = "dcv-link"
         answer = self._call(self.domains_rpc, "submit_dcv_code", dcv_id, payload)
         outcome = {**answer["outcome"], "domain": {**answer["domain"], "delegations": []}}

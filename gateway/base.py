@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import uuid
 from datetime import date, datetime, timezone
 
@@ -23,6 +24,7 @@ from services.runtime.nameko_glue import rpc_call
 READ_EVENTS_TIMEOUT = 3.0   # one page of read_events; a reply lost at start-up then costs 3 s, not rpc_timeout
 JSON, MULTIPART = "application/json", "multipart/form-data"
 MAX_FORM_PARTS = 1000       # a multipart/form-data body: at most this many fields and files
+MAX_JSON_DEPTH = 64         # arrays and objects in a JSON body nest at most this deep (ours nest a few levels)
 
 
 def json_response(status: int, body, headers: dict | None = None) -> Response:
@@ -30,9 +32,12 @@ def json_response(status: int, body, headers: dict | None = None) -> Response:
 
 
 def parse_query(request: Request, schema) -> dict:
+    """The query string checked against `schema`. No parameter of ours is a list: one sent twice is refused
+    (a proxy and we could each take another of the two)."""
     repeated = [k for k in request.args if len(request.args.getlist(k)) > 1]
     if repeated:
-        raise InvalidRequest("each query parameter may appear once", {k: ["repeated"] for k in repeated})
+        raise InvalidRequest("each query parameter may appear once", {k: ["sent more than once"] for k in repeated},
+                             code="duplicate_key")
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as exc:
@@ -60,13 +65,7 @@ def parse_body(request: Request, schema, limit: int, upload=()) -> tuple[bytes, 
     if request.mimetype == MULTIPART:
         data = form_object(raw, request.mimetype_params, schema, upload)
     else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidRequest(f"the body is not valid JSON: {exc}", {"body": ["malformed JSON"]},
-                                 code="malformed_json") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
+        data = json_object(raw)
     try:
         loaded = schema.load(data)
     except ValidationError as exc:
@@ -75,6 +74,84 @@ def parse_body(request: Request, schema, limit: int, upload=()) -> tuple[bytes, 
         data = {name: _as_json(loaded[name]) for name in data}
         raw = json.dumps(data, sort_keys=True).encode()
     return raw, data
+
+
+def json_object(raw: bytes) -> dict:
+    """A JSON request body as the object it must be, read one way only: UTF-8, no key twice in one object (400
+    `duplicate_key`: parsers that keep the first and the last value would read two requests), nested at most
+    MAX_JSON_DEPTH deep (400 `json_too_deep`, counted before json.loads recurses), and nothing else that is not
+    JSON (400 `malformed_json`): no NaN or Infinity, no half of a surrogate pair (\\ud800: no UTF-8 can hold it)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})",
+                             {"body": ["malformed JSON"]}, code="malformed_json") from None
+    if nests_deeper_than(text, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+                             {"body": [f"nested deeper than {MAX_JSON_DEPTH}"]}, code="json_too_deep")
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        raise InvalidRequest(f'the body sends the key "{exc.key}" more than once in one object',
+                             {"body": [f'key "{exc.key}" sent more than once']}, code="duplicate_key") from None
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}", {"body": ["malformed JSON"]},
+                             code="malformed_json") from None
+    if _SURROGATE_ESCAPE.search(text) and not _is_unicode(data):
+        raise InvalidRequest("the body is not valid JSON: a \\u escape names half of a surrogate pair, no character",
+                             {"body": ["malformed JSON"]}, code="malformed_json")
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object", {"body": ["not an object"]})
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")   # a pair that json.loads joins, or half of one
+
+
+def _is_unicode(data) -> bool:
+    """No lone surrogate in any string: json.loads keeps one, and the event store's hash of it (UTF-8) failed."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)  # to its closing quote, or the end
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether the arrays and objects of a JSON text nest deeper than `limit`: the brackets outside strings,
+    counted in one pass over the text without its strings (an unclosed string runs to the end). Malformed text
+    gets an answer too; json.loads then refuses it."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    data = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(key)
+        data[key] = value
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def form_object(raw: bytes, options: dict, schema, upload) -> dict:
@@ -101,14 +178,13 @@ def form_object(raw: bytes, options: dict, schema, upload) -> dict:
             problems[name] = ["send this field as a form field, not a file"]
         elif content:
             values.setdefault(name, []).append(_uploaded_text(content))
-    data: dict = {}
-    for name, items in values.items():
-        if isinstance(schema.fields.get(name), fields.List):
-            data[name] = items
-        elif len(items) > 1:
-            problems[name] = ["sent more than once"]
-        else:
-            data[name] = items[0]
+    repeated = [name for name, items in values.items()
+                if len(items) > 1 and not isinstance(schema.fields.get(name), fields.List)]
+    if repeated:
+        raise InvalidRequest("the form sends a field more than once that takes one value",
+                             {name: ["sent more than once"] for name in repeated}, code="duplicate_key")
+    data = {name: items if isinstance(schema.fields.get(name), fields.List) else items[0]
+            for name, items in values.items()}
     if problems:
         raise InvalidRequest("the form has invalid fields", problems)
     return data

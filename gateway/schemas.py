@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from contracts import domains, names, orgs
 
 MAX_PAGE = 200
+MAX_POSITION = 2**31 - 1   # far past any list; past 2**63 - 1 SQLite's OFFSET overflowed (a 500)
 
 
 class ErrorBody(Schema):
@@ -24,7 +25,7 @@ class PageQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    position = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    position = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION),
                               metadata={"description": "how many items to skip"})
     size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
 
