@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -63,6 +63,10 @@ bench-ocsp: $(VENV)/.bench-installed
 ## bench-issue: CSR -> issued certificate/s through POST /api/v1/ssl at 1, 4, 16 clients, distributed mode, vs in-process lint+sign on all cores (target >= 50%) and cfssl serve
 bench-issue: $(VENV)/.bench-installed
 	$(BIN)/python bench/issue.py
+
+## bench-hostile: a normal client's /healthz and GET /api/v1/organizations p50/p99 with no attack, then while 200 slowloris and 20 slow-body connections are held (embedded, loopback; targets p99 < 50 ms, ratio <= 2x)
+bench-hostile: $(VENV)/.bench-installed
+	$(BIN)/python bench/hostile.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

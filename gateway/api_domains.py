@@ -308,7 +308,7 @@ class DomainRoutes(DelegatedRoutes):
 
     @api("GET", "/dcv/<dcv_id>", doc=Operation(
         "The page an email DCV links to: a form for the code from the mail (HTML; no login)", "dcv", public=True,
-        responses={200: (None, "text/html form")}))
+        responses={200: (("text/html",), "the form")}))
     def dcv_page(self, request: Request, dcv_id: str):
         return _html(200, "Confirm domain control", _FORM.format(action=html.escape(f"/dcv/{dcv_id}")))
 

@@ -116,7 +116,7 @@ class OrganizationRoutes:
                                name=query.get("name"), within=scope.departments_of(organization_id))))
         if name is None:
             raise NotFound.of("organization", organization_id)
-        items = [views.department(r, name) for r in rows]
+        items = [views.department({k: v for k, v in r.items() if k != "name_key"}, name) for r in rows]  # a sort key
         return json_response(200, views.page(items, total, query["position"], query["size"]),
                              {"X-Total-Count": str(total)})
 

@@ -72,7 +72,7 @@ class PersonRoutes:
     @api("POST", "/api/v1/organizations/<organization_id>/persons/import", doc=Operation(
         "Import persons from CSV (text/csv; header: email,first_name,middle_name,last_name,department,"
         "alternative_emails,validation_type,secret_id). All or nothing: if any row is wrong, nothing is "
-        "imported and the answer lists every wrong row (400, code csv_rows_invalid).", TAG,
+        "imported and the answer lists every wrong row (400, code csv_rows_invalid).", TAG, raw_body="text/csv",
         responses={201: (schemas.ImportAnswer, "all rows imported")}))
     def import_persons(self, request: Request, organization_id: str):
         scope = self._begin(request)

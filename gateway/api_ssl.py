@@ -16,12 +16,15 @@ from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
 from gateway.base import json_response, parse_body, parse_query, read_body
 from gateway.http import api
-from gateway.ocsp import MISSED as OCSP_MISSED, OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, decode_get_request
+from gateway.ocsp import (MISSED as OCSP_MISSED, OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, RESPONSE_MIMETYPE,
+                          decode_get_request)
 from gateway.openapi import Operation
 
 _SSL = "/api/v1/ssl/<ssl_id>"
 # the CSR may also be uploaded as a file in a multipart/form-data body (PEM or DER; gateway/base.py form_object)
 CSR_UPLOAD = {"csr": "application/pkcs10, application/x-pem-file, application/octet-stream"}
+DOWNLOAD_MEDIA_TYPES = tuple(sorted({media_type for media_type, _extension, _text
+                                     in enrollment_contract.DOWNLOAD_FORMATS.values()}))
 
 
 class CertificateRoutes:
@@ -66,7 +69,8 @@ class CertificateRoutes:
         "Ask to revoke an issuing CA (MRAO; dual control): recorded as `revocation: {status: requested}` until "
         "ANOTHER MRAO approves it (…/revoke/approve) or anyone rejects it (…/revoke/reject). A root is not "
         "revocable (422 root_not_revocable); a pending or done revocation is 409", "cas",
-        body=ca_contract.CaRevocationRequestV1, responses={202: (schemas.Ca, "requested, waiting for approval")}))
+        body=ca_contract.CaRevocationRequestV1, responses={202: (schemas.Ca, "requested, waiting for approval"),
+                                                           422: (schemas.Error, "a root (root_not_revocable)")}))
     def request_ca_revocation(self, request: Request, ca_id: str):
         scope = self._begin(request)
         scope.require_mrao("revoking a CA")
@@ -107,7 +111,8 @@ class CertificateRoutes:
     @api("GET", "/ca/<ca_id>.crt", doc=Operation(
         "A CA certificate, DER (the AIA caIssuers link; `?format=pem` for PEM, `?format=chain` for the CA and its "
         "parents in PEM). The current one; `?serial=` (hex) for another certificate of the CA's key, e.g. the one "
-        "before a reissue", "cas", public=True, responses={200: (None, "application/pkix-cert")}))
+        "before a reissue", "cas", public=True,
+        responses={200: (("application/pkix-cert", "application/x-pem-file"), "the certificate or chain")}))
     def ca_certificate(self, request: Request, ca_id: str):
         fmt = request.args.get("format", "der")
         serial = request.args.get("serial")
@@ -125,7 +130,7 @@ class CertificateRoutes:
         return Response(der, mimetype="application/pkix-cert")
 
     @api("GET", "/crl/<ca_id>.crl", doc=Operation("The CA's latest CRL (DER)", "cas", public=True,
-                                                  responses={200: (None, "application/pkix-crl")}))
+                                                  responses={200: (("application/pkix-crl",), "the CRL")}))
     def crl(self, request: Request, ca_id: str):
         der = base64.b64decode(self._call(self.ca_rpc, "get_crl", ca_id))
         return Response(der, mimetype="application/pkix-crl")
@@ -134,7 +139,7 @@ class CertificateRoutes:
         "OCSP (RFC 6960): a DER request as application/ocsp-request. A request without a nonce may be answered with "
         "a response the gateway signed earlier and keeps while the certificate's status is unchanged (a revocation "
         "shows within seconds); with a nonce, it is always signed anew", "cas", public=True,
-        responses={200: (None, "application/ocsp-response")}))
+        raw_body=REQUEST_MIMETYPE, responses={200: ((RESPONSE_MIMETYPE,), "the OCSP response")}))
     def ocsp_post(self, request: Request):
         raw = read_body(request, OCSP_REQUEST_LIMIT, (REQUEST_MIMETYPE,))
         return self._ocsp(request, raw, http_caching=False)
@@ -142,7 +147,7 @@ class CertificateRoutes:
     @api("GET", "/ocsp/<path:encoded>", doc=Operation(
         "OCSP (RFC 6960 appendix A): the DER request, base64 then URL-encoded, as the path; answered like POST, "
         "with RFC 5019 caching headers (max-age at most 30 s) on a response that may be reused", "cas", public=True,
-        responses={200: (None, "application/ocsp-response")}))
+        responses={200: ((RESPONSE_MIMETYPE,), "the OCSP response")}))
     def ocsp_get(self, request: Request, encoded: str):
         return self._ocsp(request, decode_get_request(encoded), http_caching=True)
 
@@ -322,7 +327,7 @@ class CertificateRoutes:
     @api("GET", _SSL + "/download", doc=Operation(
         "Download the certificate: `format` one of " + ", ".join(
             f"`{k}` ({v[2]})" for k, v in enrollment_contract.DOWNLOAD_FORMATS.items()), "ssl",
-        query=schemas.DownloadQuery, responses={200: (None, "the file")}))
+        query=schemas.DownloadQuery, responses={200: (DOWNLOAD_MEDIA_TYPES, "the file")}))
     def download_ssl(self, request: Request, ssl_id: str):
         scope = self._begin(request)
         query = parse_query(request, schemas.DownloadQuery())
@@ -333,7 +338,7 @@ class CertificateRoutes:
     @api("GET", "/collect/<token>", doc=Operation(
         "Collect an issued certificate through the link of its collection mail (no login: the link is the "
         "credential); `format` as for the download", "ssl", public=True, query=schemas.DownloadQuery,
-        responses={200: (None, "the file")}))
+        responses={200: (DOWNLOAD_MEDIA_TYPES, "the file")}))
     def collect(self, request: Request, token: str):
         query = parse_query(request, schemas.DownloadQuery())
         self.context.actor = "collection-link"

@@ -1,7 +1,11 @@
 """The gateway's HTTP entrypoint: nameko's @http with Certplane's edge rules applied to every route.
 
 - every error (ours, routing 404/405, body too large) leaves in the single JSON error format;
-- a request body over `max_body_bytes` is refused with 413 before it is read;
+- the listener (services/runtime/listener.py) bounds the time for the headers and for the body and the connections
+  per client address and in total; the body is read into memory here, before a worker is taken, so a slow client
+  holds a greenthread, never one of the gateway's workers; a body over `max_body_bytes` is 413 (before it is read
+  when Content-Length says so), one that does not arrive in time 408, malformed chunked framing 400, and each of
+  those closes the connection;
 - each request gets a correlation id (the client's X-Correlation-Id if well formed, else a new one), which
   nameko carries through every RPC into the events the request causes, and which every response echoes;
 - a `FastPath` dependency of the service may answer a request before all of that (routing, a worker): hot public
@@ -23,7 +27,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from contracts.errors import EXPECTED
-from gateway.errors import response_for_exception
+from gateway.errors import error_response, response_for_exception
+from services.runtime import listener
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +61,17 @@ class _App(WsgiApp):
         self.fast_paths = [d for d in server.container.dependencies if isinstance(d, FastPath)]
 
     def __call__(self, environ, start_response):
+        settings = self.server.container.config["CERTPLANE"]
+        try:
+            listener.buffer_body(environ, settings.max_body_bytes, settings.http_body_timeout)
+        except listener.BodyRefused as refused:
+            listener.close_after_response(environ)
+            correlation_id = _given_or_new(environ.get("HTTP_X_CORRELATION_ID", ""))
+            log.info("http_body_refused", status=refused.status, code=refused.code, correlation_id=correlation_id,
+                     client=environ.get("REMOTE_ADDR"))
+            # eventlet adds Connection: close itself
+            return error_response(refused.status, refused.code, refused.message, None,
+                                  correlation_id)(environ, start_response)
         for fast_path in self.fast_paths:
             try:
                 answered = fast_path.respond_early(environ)
@@ -91,8 +107,15 @@ class ApiServer(WebServer):
             self._starting = True
             self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
             self._sock.settimeout(None)  # kombu#838, as in nameko
-            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            limits = listener.Limits.of(self.container.config["CERTPLANE"])
+            self._gate = listener.ConnectionGate(limits)
+            self._serv = listener.make_server(self._sock, self.get_wsgi_app(), limits)
             self._gt = self.container.spawn_managed_thread(self.run)
+
+    def run(self):
+        # nameko's accept loop with the listener's caps; each connection is a managed thread, not a worker
+        listener.accept_loop(self._sock, self._serv, self._gate, self.container.spawn_managed_thread,
+                             lambda: self._is_accepting)
 
     def get_wsgi_app(self):
         return _App(self)

@@ -12,15 +12,36 @@ from marshmallow import fields as ma_fields
 from gateway import schemas
 
 ERROR_RESPONSES = {
-    400: "invalid request: malformed JSON, unknown or invalid fields (details name them)",
+    400: "invalid request: malformed JSON or framing, JSON nested too deep (json_too_deep), a key sent twice "
+         "(duplicate_key), unknown or invalid fields or query parameters, numbers out of bounds (details name them)",
     401: "not authenticated: no, an invalid or an expired token or API key, or a suspended account",
     403: "authenticated, but a right is missing (details name it), or the password must be changed first",
     404: "no such object, or not in your scope",
+    408: "the request body did not arrive in time",
     409: "conflicts with the current state (details say which rule)",
     413: "request body over the limit",
-    415: "request body is not application/json",
+    415: "request body is not of the media type the route takes",
     503: "a service did not answer in time",
 }
+BODY_ERRORS = (400, 408, 413, 415)      # every route that reads a body can answer these, public ones included
+
+
+def default_errors(operation: "Operation", path_parameters: list[str]) -> list[int]:
+    """The error statuses a route can answer besides its own `responses`: all of them for a route that needs
+    authentication (the body ones only if it reads a body); for a public route those its inputs lead to — a body
+    or a query can be invalid (400), a path names an object that may not exist (404), and either goes to a
+    service that may not answer (503)."""
+    takes_body = operation.body is not None or operation.raw_body is not None
+    if not operation.public:
+        return [s for s in ERROR_RESPONSES if takes_body or s not in BODY_ERRORS[1:]]
+    statuses = set(BODY_ERRORS) if takes_body else set()
+    if operation.query is not None:
+        statuses.add(400)
+    if path_parameters:
+        statuses.add(404)
+    if takes_body or operation.query is not None or path_parameters:
+        statuses.add(503)
+    return sorted(statuses)
 
 
 @dataclass(frozen=True)
@@ -28,8 +49,10 @@ class Operation:
     summary: str
     tag: str
     body: type | object | None = None          # marshmallow schema (class or instance) of the JSON body
+    raw_body: str | None = None                # or the media type of a body that is not JSON (bytes, e.g. OCSP)
     query: type | None = None                  # marshmallow schema of the query parameters
-    responses: dict = field(default_factory=dict)   # status -> (schema or None, description)
+    responses: dict = field(default_factory=dict)   # status -> (schema, media types (a tuple of str) of a
+                                                    # non-JSON answer, or None for no body; description)
     upload: dict = field(default_factory=dict)  # field -> media types: also multipart/form-data, the field a file
     idempotent_post: bool = False
     public: bool = False                       # needs no authentication (stays true after identity lands)
@@ -56,9 +79,10 @@ def build_spec(service_cls, server_url: str) -> dict:
         operation: Operation = handler.doc
         path = _openapi_path(handler.url)
         method = handler.method.lower()
+        path_names = re.findall(r"{([a-z_]+)}", path)
         parameters = [{"in": "path", "name": name, "required": True,
                        "schema": {"type": "string", "format": "uuid"} if name.endswith("_id") else {"type": "string"}}
-                      for name in re.findall(r"{([a-z_]+)}", path)]
+                      for name in path_names]
         if operation.query is not None:
             parameters.append({"in": "query", "schema": operation.query})
         if operation.idempotent_post:
@@ -70,6 +94,9 @@ def build_spec(service_cls, server_url: str) -> dict:
         if operation.body is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": operation.body}}}
+        if operation.raw_body is not None:
+            entry["requestBody"] = {"required": True, "content": {operation.raw_body: {
+                "schema": {"type": "string", "contentMediaType": operation.raw_body}}}}
         if operation.upload:
             entry["requestBody"]["content"]["multipart/form-data"] = {
                 "schema": operation.body,
@@ -80,16 +107,15 @@ def build_spec(service_cls, server_url: str) -> dict:
                                          "content": {"application/json": {"schema": "Error"}}}
         for status, (schema, description) in operation.responses.items():
             response: dict = {"description": description}
-            if schema is not None:
+            if isinstance(schema, tuple):
+                response["content"] = {media_type: {"schema": {"type": "string"}} for media_type in schema}
+            elif schema is not None:
                 response["content"] = {"application/json": {"schema": schema}}
             entry["responses"][str(status)] = response
-        defaults = ERROR_RESPONSES if not operation.public else \
-            {s: d for s, d in ERROR_RESPONSES.items() if operation.body is not None and s in (400, 413, 415)}
-        if defaults:
-            for status, description in defaults.items():
-                entry["responses"].setdefault(str(status), {
-                    "description": description,
-                    "content": {"application/json": {"schema": "Error"}}})
+        for status in default_errors(operation, path_names):
+            entry["responses"].setdefault(str(status), {
+                "description": ERROR_RESPONSES[status],
+                "content": {"application/json": {"schema": "Error"}}})
         if not operation.public:
             entry["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[method] = entry

@@ -15,6 +15,11 @@ database in which each service gets its own schema.
 | health_port          | CERTPLANE_HEALTH_PORT                | 8081 (processes without the gateway) |
 | public_base_url      | CERTPLANE_PUBLIC_BASE_URL            | http://<host>:<port>        |
 | max_body_bytes       | CERTPLANE_MAX_BODY_BYTES             | 1048576                     |
+| http_header_timeout  | CERTPLANE_HTTP_HEADER_TIMEOUT        | 10 (seconds for request line + headers, total; also the keep-alive idle time) |
+| http_body_timeout    | CERTPLANE_HTTP_BODY_TIMEOUT          | 30 (seconds for the whole body, total; then 408) |
+| http_max_connections | CERTPLANE_HTTP_MAX_CONNECTIONS       | 1000 (per listener)         |
+| http_max_connections_per_client | CERTPLANE_HTTP_MAX_CONNECTIONS_PER_CLIENT | 100 (per client address; behind a proxy, its pool size or more) |
+| http_max_workers     | CERTPLANE_HTTP_MAX_WORKERS           | 200 (the gateway's concurrent requests; other services keep 10) |
 | catch_up_interval    | CERTPLANE_CATCH_UP_INTERVAL          | 5 (seconds)                 |
 | rpc_timeout          | CERTPLANE_RPC_TIMEOUT                | 10 (seconds)                |
 | log_level            | CERTPLANE_LOG_LEVEL                  | info                        |
@@ -74,6 +79,11 @@ class Settings:
     health_port: int = 8081
     public_base_url: str | None = None
     max_body_bytes: int = 1024 * 1024
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_max_connections: int = 1000
+    http_max_connections_per_client: int = 100
+    http_max_workers: int = 200
     catch_up_interval: float = 5.0
     rpc_timeout: float = 10.0
     log_level: str = "info"
@@ -132,6 +142,10 @@ class Settings:
             "WEB_SERVER_ADDRESS": f"{self.http_host}:{self.http_port}",
             "CERTPLANE": self,
             "max_workers": 10,
+            # the gateway's workers wait on RPCs and hold no resource per worker but a short DB checkout (its
+            # read models' pools queue them), so it gets many; see services/runtime/nameko_glue.py
+            "SERVICE_CONTAINER_CLS": "services.runtime.nameko_glue.CertplaneContainer",
+            "MAX_WORKERS_BY_SERVICE": {"gateway": self.http_max_workers},
             "parent_calls_tracked": 10,
         }
         if self.embedded:
@@ -149,6 +163,11 @@ ENVIRONMENT_VARIABLES = {
     "health_port": "CERTPLANE_HEALTH_PORT",
     "public_base_url": "CERTPLANE_PUBLIC_BASE_URL",
     "max_body_bytes": "CERTPLANE_MAX_BODY_BYTES",
+    "http_header_timeout": "CERTPLANE_HTTP_HEADER_TIMEOUT",
+    "http_body_timeout": "CERTPLANE_HTTP_BODY_TIMEOUT",
+    "http_max_connections": "CERTPLANE_HTTP_MAX_CONNECTIONS",
+    "http_max_connections_per_client": "CERTPLANE_HTTP_MAX_CONNECTIONS_PER_CLIENT",
+    "http_max_workers": "CERTPLANE_HTTP_MAX_WORKERS",
     "catch_up_interval": "CERTPLANE_CATCH_UP_INTERVAL",
     "rpc_timeout": "CERTPLANE_RPC_TIMEOUT",
     "log_level": "CERTPLANE_LOG_LEVEL",
@@ -202,7 +221,9 @@ def _names(value) -> tuple[str, ...]:
 
 
 # how a value from YAML or the environment becomes the setting's type
-_COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "catch_up_interval": float,
+_COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_header_timeout": float,
+           "http_body_timeout": float, "http_max_connections": int, "http_max_connections_per_client": int,
+           "http_max_workers": int, "catch_up_interval": float,
            "rpc_timeout": float, "session_ttl": float, "login_max_failures": int, "lockout_seconds": float,
            "dns_timeout": float, "dcv_http_allow_private": _boolean, "dcv_http_timeout": float, "dcv_http_port": int, "dcv_https_port": int,
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
@@ -239,6 +260,9 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
     settings = Settings(**values)
     if not 0 < settings.crl_validity_days <= 10:
         raise SystemExit("setting crl_validity_days: a CRL's nextUpdate must be within 10 days (DESIGN §6)")
+    if min(settings.http_header_timeout, settings.http_body_timeout) <= 0 or min(
+            settings.http_max_connections, settings.http_max_connections_per_client, settings.http_max_workers) < 1:
+        raise SystemExit("settings http_*: timeouts must be positive and connection and worker counts at least 1")
     if settings.smtp_security not in SMTP_SECURITY:
         raise SystemExit(f"setting smtp_security: {settings.smtp_security!r}; use one of {', '.join(SMTP_SECURITY)}")
     if settings.ca_key_algorithm not in KEY_ALGORITHMS:

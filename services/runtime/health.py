@@ -3,11 +3,12 @@ without the gateway serves them on `health_port` for Kubernetes probes)."""
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 
 import eventlet
-from eventlet import wsgi
 from kombu import Connection
 
+from services.runtime import listener
 from services.runtime.db import Database
 
 
@@ -37,10 +38,25 @@ def readiness(amqp_uri: str, databases: dict[str, Database]) -> tuple[bool, dict
     return all(v == "ok" for v in checks.values()), checks
 
 
-def serve(host: str, port: int, ready) -> None:
-    """A two-route HTTP server for processes that run no gateway: GET /healthz, GET /readyz."""
+def _error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message, "details": {}, "correlation_id": None}}
+
+
+def serve(host: str, port: int, ready, limits: listener.Limits) -> None:
+    """A two-route HTTP server for processes that run no gateway: GET /healthz, GET /readyz, behind the same
+    listener limits as the gateway's port (header and body deadlines, connection caps)."""
 
     def app(environ, start_response):
+        status, body = answer(environ)
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    def answer(environ) -> tuple[str, dict]:
+        try:
+            listener.buffer_body(environ, limits.max_body_bytes, limits.body_timeout)
+        except listener.BodyRefused as refused:
+            listener.close_after_response(environ)
+            return f"{refused.status} {HTTPStatus(refused.status).phrase}", _error(refused.code, refused.message)
         path = environ.get("PATH_INFO")
         if path == "/healthz":
             status, body = "200 OK", {"status": "ok"}
@@ -49,9 +65,9 @@ def serve(host: str, port: int, ready) -> None:
             status, body = ("200 OK" if ok else "503 Service Unavailable"), {
                 "status": "ok" if ok else "unavailable", "checks": checks}
         else:
-            status, body = "404 Not Found", {"error": {"code": "not_found", "message": "no such path",
-                                                       "details": {}, "correlation_id": None}}
-        start_response(status, [("Content-Type", "application/json")])
-        return [json.dumps(body).encode()]
+            status, body = "404 Not Found", _error("not_found", "no such path")
+        return status, body
 
-    wsgi.server(eventlet.listen((host, port)), app, log_output=False)
+    sock = eventlet.listen((host, port))
+    listener.accept_loop(sock, listener.make_server(sock, app, limits), listener.ConnectionGate(limits),
+                         eventlet.spawn)

@@ -5,6 +5,7 @@
 - `FollowerProvider` + `follow(source)`: keep a read model of another service's events.
 - `Context`: correlation id, actor and causation id of the current worker (propagated over RPC by nameko).
 - `CatchUpTimer`: the follower's periodic pull (interval from configuration, quick retry after a failure).
+- `CertplaneContainer`: nameko's container with the worker count per service (MAX_WORKERS_BY_SERVICE).
 - `rpc_call`: an RPC with a timeout (nameko 2.14's RpcProxy waits forever for a dead service).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 import structlog
 from kombu import Queue
 from nameko.amqp.publish import Publisher
+from nameko.containers import ServiceContainer, get_service_name
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
@@ -55,6 +57,16 @@ def open_database(settings: Settings, service: str) -> Database:
                 Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
             _databases[(url, schema)] = make_database(url, schema)
         return _databases[(url, schema)]
+
+
+class CertplaneContainer(ServiceContainer):
+    """nameko's container, except that `max_workers` may differ per service: the gateway's workers mostly wait
+    on RPCs (hundreds are cheap greenthreads), while a service's workers hold one of its database connections
+    (db.POOL_SIZE is sized for nameko's 10). The worker count is also the consumers' prefetch on RabbitMQ."""
+
+    def __init__(self, service_cls, config):
+        workers = config.get("MAX_WORKERS_BY_SERVICE", {}).get(get_service_name(service_cls))
+        super().__init__(service_cls, {**config, "max_workers": workers} if workers else config)
 
 
 # ---- worker context ----------------------------------------------------------------------------------------
@@ -282,4 +294,5 @@ def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
 
 
 __all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer", "catch_up",
-           "rpc_call", "settings_of", "open_database"]
+           "rpc_call", "settings_of", "open_database",
+           "CertplaneContainer"]

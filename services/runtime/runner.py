@@ -12,7 +12,7 @@ from eventlet.event import Event
 import structlog
 from nameko.runners import ServiceRunner
 
-from services.runtime import health, transport
+from services.runtime import health, listener, transport
 from services.runtime.config import load_settings
 from services.runtime.logs import configure_logging
 
@@ -56,7 +56,7 @@ def run_services(names: list[str], service_class, first_start=None) -> int:
     else:
         databases = {f"{c.service_name}": d for c in runner.containers for d in _databases(c)}
         eventlet.spawn(health.serve, settings.http_host, settings.health_port,
-                       lambda: health.readiness(settings.amqp_uri, databases))
+                       lambda: health.readiness(settings.amqp_uri, databases), listener.Limits.of(settings))
         print(f"Certplane services running ({mode}): {', '.join(names)}; "
               f"health on http://{settings.http_host}:{settings.health_port}/readyz", flush=True)
 

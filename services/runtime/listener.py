@@ -1,0 +1,268 @@
+"""Every HTTP listener Certplane opens (the gateway's API port, the health port): what a client may cost it.
+
+- the request line and headers arrive within `header_timeout` seconds, counted from when the server starts waiting
+  for them (the accept, or the end of the previous response on a kept-alive connection) — a total deadline, not a
+  per-recv timeout, so a byte every second (slowloris) does not extend it; past it the connection is closed;
+- the whole body arrives within `body_timeout` (408) and within `max_body_bytes` (413), read into memory before
+  the application sees it, so a slow body holds a cheap connection greenthread, never a nameko worker; chunked
+  framing is parsed strictly (400 `malformed_chunked_body`); after any of these answers the connection is closed;
+- one client address holds at most `max_connections_per_client` connections, the listener `max_connections`;
+  a connection over either cap is closed at once, before anything is read from it.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import re
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+
+import eventlet
+import structlog
+from eventlet import wsgi
+
+log = structlog.get_logger(__name__)
+
+CLOSE_CONNECTION = "certplane.close_connection"   # environ key: call it to close the connection after the answer
+MAX_CHUNK_LINE = 1024                              # a chunk-size line with its extensions
+MAX_TRAILER_LINES = 32
+LINGER_SECONDS = 2.0                               # reading what the client still sends after a refusal
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(;[^\r\n]*)?\r\n")
+_ACCEPT_RETRY = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+@dataclass(frozen=True)
+class Limits:
+    header_timeout: float
+    body_timeout: float
+    max_body_bytes: int
+    max_connections: int
+    max_connections_per_client: int
+
+    @classmethod
+    def of(cls, settings) -> "Limits":
+        return cls(settings.http_header_timeout, settings.http_body_timeout, settings.max_body_bytes,
+                   settings.http_max_connections, settings.http_max_connections_per_client)
+
+
+class HeaderTimeout(socket.timeout):
+    """Raised into the connection's greenthread at the header deadline; eventlet.wsgi closes on socket.timeout."""
+
+
+class BodyRefused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class GuardedProtocol(wsgi.HttpProtocol):
+    _deadline = None
+    _linger = False
+
+    def handle_one_request(self):
+        self._deadline = eventlet.Timeout(self.server.limits.header_timeout, HeaderTimeout("header deadline"))
+        try:
+            super().handle_one_request()
+        finally:
+            self._deadline.cancel()
+
+    def parse_request(self):
+        try:
+            return super().parse_request()
+        finally:
+            self._deadline.cancel()   # the headers are in: the application's time is not the client's
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[CLOSE_CONNECTION] = self._close_after_response
+        return environ
+
+    def _close_after_response(self):
+        self.close_connection = 1   # eventlet then sends Connection: close and reads nothing more
+        self._linger = True
+
+    def finish(self):
+        if self._linger:
+            # Closing with unread input makes the kernel answer RST, which can destroy our answer before the
+            # client reads it: stop writing, read what still comes for a moment, then close.
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                with eventlet.Timeout(LINGER_SECONDS, False):
+                    drained = 0
+                    while drained < 4 * self.server.limits.max_body_bytes:
+                        data = self.connection.recv(65536)
+                        if not data:
+                            break
+                        drained += len(data)
+            except OSError:
+                pass
+        super().finish()
+
+
+def make_server(sock, app, limits: Limits, **kwargs) -> wsgi.Server:
+    # socket_timeout bounds each write too: a client that stops reading its answer is dropped after that long
+    server = wsgi.Server(sock, sock.getsockname(), app, protocol=GuardedProtocol, log_output=False,
+                         socket_timeout=max(limits.header_timeout, limits.body_timeout), **kwargs)
+    server.limits = limits
+    return server
+
+
+class ConnectionGate:
+    """Open connections per client address and in total (one hub thread: no lock needed, nothing yields)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.per_client: Counter = Counter()
+        self.total = 0
+        self.refused: Counter = Counter()
+
+    def admit(self, host: str) -> bool:
+        if self.total >= self.limits.max_connections:
+            return self._refuse(host, "max_connections")
+        if self.per_client[host] >= self.limits.max_connections_per_client:
+            return self._refuse(host, "max_connections_per_client")
+        self.per_client[host] += 1
+        self.total += 1
+        return True
+
+    def release(self, host: str) -> None:
+        self.total -= 1
+        self.per_client[host] -= 1
+        if self.per_client[host] <= 0:
+            del self.per_client[host]
+
+    def _refuse(self, host: str, reason: str) -> bool:
+        self.refused[reason] += 1
+        count = self.refused[reason]
+        if count & (count - 1) == 0:   # 1, 2, 4, 8 ...: a flood is visible without flooding the log
+            log.warning("http_connection_refused", reason=reason, client=host, refused_so_far=count)
+        return False
+
+
+def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, accepting=lambda: True) -> None:
+    """Accept connections for `server` until `accepting()` is false; `spawn(fn)` runs each connection."""
+    while accepting():
+        try:
+            conn, address = sock.accept()
+        except OSError as exc:
+            if exc.errno in _ACCEPT_RETRY:   # out of descriptors: wait for some to close instead of dying
+                log.error("http_accept_failed", error=str(exc))
+                eventlet.sleep(0.1)
+                continue
+            raise
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if not gate.admit(host):
+            conn.close()
+            continue
+        conn.settimeout(server.socket_timeout)
+        spawn(partial(_serve, server, gate, conn, address, host))
+
+
+def _serve(server, gate, conn, address, host) -> None:
+    try:
+        server.process_request([address, conn, wsgi.STATE_IDLE])
+    except OSError:
+        pass   # resets, timeouts, eventlet's "raw readinto() returned invalid length": the client is gone
+    except (Exception, eventlet.Timeout):  # noqa: BLE001 — one connection's bug must not stop the listener
+        log.exception("http_connection_failed", client=host)
+    finally:
+        gate.release(host)
+        conn.close()
+
+
+# ---- the body ------------------------------------------------------------------------------------------------
+
+def buffer_body(environ: dict, limit: int, timeout: float) -> None:
+    """Read the request body into memory under one deadline and give it back as a plain `wsgi.input` with its
+    Content-Length (a chunked body de-chunked). Raises BodyRefused (400, 408, 413); the caller answers it and
+    calls `close_after_response(environ)`."""
+    source = environ.get("eventlet.input")
+    if source is None:
+        return
+    chunked = source.chunked_input
+    length = source.content_length or 0
+    if not chunked and length == 0:
+        return
+    if not chunked and length > limit:
+        raise BodyRefused(413, "request_entity_too_large", f"the request body is over the limit of {limit} bytes")
+    timer = eventlet.Timeout(timeout)
+    try:
+        body = _read_chunked(source, limit) if chunked else _read_exactly(source, length)
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        raise BodyRefused(408, "request_timeout", f"the request body did not arrive within {timeout:g} s") from None
+    except OSError:
+        raise BodyRefused(400, "incomplete_body", "the connection failed before the body was complete") from None
+    finally:
+        timer.cancel()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def close_after_response(environ: dict) -> None:
+    close = environ.get(CLOSE_CONNECTION)
+    if close is not None:
+        close()
+
+
+def _read_exactly(source, length: int) -> bytes:
+    parts, remaining = [], length
+    while remaining:
+        data = source.read(min(remaining, 65536))
+        if not data:
+            raise BodyRefused(400, "incomplete_body", "the connection closed before the body was complete")
+        parts.append(data)
+        remaining -= len(data)
+    return b"".join(parts)
+
+
+def _malformed(message: str) -> BodyRefused:
+    return BodyRefused(400, "malformed_chunked_body", message)
+
+
+def _line(rfile) -> bytes:
+    line = rfile.readline(MAX_CHUNK_LINE + 1)
+    if not line:
+        raise BodyRefused(400, "incomplete_body", "the connection closed before the body was complete")
+    if not line.endswith(b"\r\n"):
+        raise _malformed("a chunk-size or trailer line is too long or does not end with CRLF")
+    return line
+
+
+def _read_chunked(source, limit: int) -> bytes:
+    """RFC 9112 §7.1, strictly: hex digits only (no sign, space, 0x or _ that int() would take), CRLF after
+    every line and every chunk, the declared sizes within the limit before any of their bytes is read."""
+    if source.should_send_hundred_continue:
+        source.send_hundred_continue_response()
+        source.is_hundred_continue_response_sent = True
+    rfile = source.rfile
+    parts, total = [], 0
+    while True:
+        match = _CHUNK_SIZE.fullmatch(_line(rfile))
+        if match is None:
+            raise _malformed("a chunk size must be hexadecimal digits followed by CRLF")
+        size = int(match.group(1), 16)
+        if size == 0:
+            break
+        if size > limit - total:
+            raise BodyRefused(413, "request_entity_too_large",
+                              f"the request body is over the limit of {limit} bytes")
+        data = rfile.read(size)
+        if len(data) < size:
+            raise BodyRefused(400, "incomplete_body", "the connection closed before the body was complete")
+        if rfile.read(2) != b"\r\n":
+            raise _malformed("a chunk must be followed by CRLF")
+        parts.append(data)
+        total += size
+    for _ in range(MAX_TRAILER_LINES):
+        if _line(rfile) == b"\r\n":
+            break
+    else:
+        raise _malformed(f"more than {MAX_TRAILER_LINES} trailer lines")
+    source.chunk_length = 0   # eventlet then has nothing left to discard
+    return b"".join(parts)
