@@ -101,11 +101,6 @@ def ip_address(typed: str) -> str:
                              code="invalid_ip_address") from None
 
 
-def normalise_san(typed: str) -> str:
-    """A certificate name as typed: an IP address (normalised by `ip_address`) or a domain name (`normalise`)."""
-    return ip_address(typed) if is_ip_address(typed) else normalise(typed)
-
-
 def _idna_reason(message: str) -> str:
     if "too long" in message.lower():
         return "a label is longer than 63 characters, or the name longer than 253"

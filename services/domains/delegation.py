@@ -90,6 +90,24 @@ def _changed(delegations: Delegations, delegation_id: str, **changes) -> Delegat
     return {**delegations, delegation_id: replace(delegations[delegation_id], **changes)}
 
 
+def described_changes(description: str | None, active: bool, changes: dict) -> tuple[str | None, bool, list[str]]:
+    """A PATCH of what every delegated target (a domain, a network) has besides its delegations: the description
+    and the active flag after `changes`, and the names of those that changed."""
+    new_description = changes.get("description", description)
+    new_active = changes.get("active", active)
+    changed = [name for name, old, new in (("description", description, new_description),
+                                            ("active", active, new_active)) if old != new]
+    return new_description, new_active, changed
+
+
+def refuse_while_delegated(delegations: Delegations, what: str) -> None:
+    """A domain or network is deleted only once nothing is delegated: 409 `<what>_in_use` naming the delegations."""
+    still = live(delegations)
+    if still:
+        raise Conflict(f"the {what} is delegated; remove its delegations first", {"delegation_ids": still},
+                       code=f"{what}_in_use")
+
+
 def live(delegations: Delegations) -> list[str]:
     """The ids of the delegations still in force or waiting (not rejected)."""
     return sorted(d.delegation_id for d in delegations.values() if d.status is not DelegationStatus.REJECTED)

@@ -149,10 +149,7 @@ def decide_create_domain(state: Domain, cmd: CreateDomain) -> list:
 
 def decide_update_domain(state: Domain, cmd: UpdateDomain) -> list:
     _existing(state, cmd.domain_id)
-    description = cmd.changes.get("description", state.description)
-    active = cmd.changes.get("active", state.active)
-    changed = [name for name, old, new in (("description", state.description, description),
-                                            ("active", state.active, active)) if old != new]
+    description, active, changed = delegation.described_changes(state.description, state.active, cmd.changes)
     if not changed:
         return []
     return [DomainUpdated(cmd.domain_id, state.name, description, active, changed)]
@@ -160,10 +157,7 @@ def decide_update_domain(state: Domain, cmd: UpdateDomain) -> list:
 
 def decide_delete_domain(state: Domain, cmd: DeleteDomain) -> list:
     _existing(state, cmd.domain_id)
-    live = delegation.live(state.delegations)
-    if live:
-        raise Conflict("the domain is delegated; remove its delegations first",
-                       {"delegation_ids": live}, code="domain_in_use")
+    delegation.refuse_while_delegated(state.delegations, "domain")
     return [DomainDeleted(cmd.domain_id, state.name)]
 
 

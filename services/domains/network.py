@@ -131,10 +131,7 @@ def decide_create_network(state: Network, cmd: CreateNetwork) -> list:
 
 def decide_update_network(state: Network, cmd: UpdateNetwork) -> list:
     _existing(state, cmd.network_id)
-    description = cmd.changes.get("description", state.description)
-    active = cmd.changes.get("active", state.active)
-    changed = [name for name, old, new in (("description", state.description, description),
-                                            ("active", state.active, active)) if old != new]
+    description, active, changed = delegation.described_changes(state.description, state.active, cmd.changes)
     if not changed:
         return []
     return [NetworkUpdated(cmd.network_id, state.cidr, description, active, changed)]
@@ -142,10 +139,7 @@ def decide_update_network(state: Network, cmd: UpdateNetwork) -> list:
 
 def decide_delete_network(state: Network, cmd: DeleteNetwork) -> list:
     _existing(state, cmd.network_id)
-    live = delegation.live(state.delegations)
-    if live:
-        raise Conflict("the network is delegated; remove its delegations first", {"delegation_ids": live},
-                       code="network_in_use")
+    delegation.refuse_while_delegated(state.delegations, "network")
     return [NetworkDeleted(cmd.network_id, state.cidr)]
 
 
