@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile bench-console clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -67,6 +67,10 @@ bench-issue: $(VENV)/.bench-installed
 ## bench-hostile: a normal client's /healthz and GET /api/v1/organizations p50/p99 with no attack, then while 200 slowloris and 20 slow-body connections are held (embedded, loopback; targets p99 < 50 ms, ratio <= 2x)
 bench-hostile: $(VENV)/.bench-installed
 	$(BIN)/python bench/hostile.py
+
+## bench-console: the SSL inventory with 100,000 certificates seeded through events: GET /api/v1/ssl p50/p95 (first page, filters, sorts) and the console's /#/ssl in Chromium (navigation -> rows), embedded mode, target < 1 s
+bench-console: $(VENV)/.bench-installed
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -53,7 +53,7 @@ class Principal:
     must_change_password: bool = False
     via: str = "session"                                 # session | api_key
     credential_id: str | None = None                     # the session or API key used
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_mrao(self) -> bool:
@@ -225,6 +225,21 @@ def missing_to_decide_delegation(p: Principal, delegation: dict) -> str | None:
     if "approve_domain_delegation" not in p.privileges:
         return "privilege approve_domain_delegation"
     return None
+
+
+def delegation_decider_scope(p: Principal) -> dict | None:
+    """The delegations `p` may approve or reject — those it sees (sees_delegation) that missing_to_decide_delegation
+    lets it decide — in the shape the domains service counts them with (DelegationRows.decidable): None if none;
+    else `not_requested_by` (never the requester) and either `all` (MRAO) or `organizations` (its RAO
+    organizations, of any type) and `visible` (the sees_delegation rule as grants: {"organizations": {type: [ids]},
+    "departments": {type: [ids]}})."""
+    if p.is_mrao:
+        return {"all": True, "not_requested_by": p.admin_id}
+    if "approve_domain_delegation" not in p.privileges or not p.organizations():
+        return None
+    return {"not_requested_by": p.admin_id, "organizations": sorted(p.organizations()),
+            "visible": {"organizations": {t: sorted(p.organizations([t])) for t in CERT_TYPES},
+                        "departments": {t: sorted(p.departments([t])) for t in CERT_TYPES}}}
 
 
 # ---- SSL certificates (RAO/DRAO roles of type ssl) ----------------------------------------------------------

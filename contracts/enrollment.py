@@ -18,6 +18,13 @@ from contracts.certificate_rules import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, C
 SOURCE = "enrollment"
 
 SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired")
+# a filter of the SSL list, not a status: issued or downloaded and not yet past notAfter (a certificate in use)
+VALID = "valid"
+SSL_LIST_STATUSES = SSL_STATUSES + (VALID,)
+# how the SSL list sorts: by one of these columns, "-" for descending (ties by ssl_id in the same direction)
+SSL_SORTS = ("created_at", "not_after", "common_name", "status", "serial")
+SSL_SORT_VALUES = tuple(v for name in SSL_SORTS for v in (name, f"-{name}"))
+DEFAULT_SSL_SORT = "-created_at"
 DOWNLOAD_FORMATS = {
     "pem": ("application/x-pem-file", "crt", "the certificate, PEM"),
     "der": ("application/pkix-cert", "cer", "the certificate, DER"),

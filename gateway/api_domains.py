@@ -202,7 +202,9 @@ class DomainRoutes(DelegatedRoutes):
     def list_domains(self, request: Request):
         return self._list(request, DOMAINS, schemas.DomainListQuery, lambda query: {
             "name": query.get("q"), "delegation_status": query.get("delegation_status"),
-            "dcv_status": query.get("dcv_status"), "active": query.get("active")})
+            "dcv_status": query.get("dcv_status"), "active": query.get("active"),
+            "dcv_expires_before": query["dcv_expires_before"].isoformat()
+            if query.get("dcv_expires_before") else None})
 
     @api("HEAD", "/api/v1/domains", doc=Operation(
         "Count the domains you see (X-Total-Count), with the same filters as the list", TAG,

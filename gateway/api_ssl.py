@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from werkzeug.wrappers import Request, Response
@@ -12,8 +13,8 @@ from werkzeug.wrappers import Request, Response
 from contracts import access
 from contracts import ca as ca_contract
 from contracts import enrollment as enrollment_contract
-from contracts.errors import Forbidden, InvalidRequest, NotFound
-from gateway import schemas, views
+from contracts.errors import Forbidden, InvalidRequest, NotFound, PolicyViolation
+from gateway import csv_export, schemas, views
 from gateway.base import json_response, parse_body, parse_query, read_body
 from gateway.http import api
 from gateway.ocsp import (MISSED as OCSP_MISSED, OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, RESPONSE_MIMETYPE,
@@ -206,7 +207,8 @@ class CertificateRoutes:
 
     # ---- SSL requests -----------------------------------------------------------------------------------
     @api("GET", "/api/v1/ssl", doc=Operation(
-        "The SSL inventory you see, newest first, with filters", "ssl", query=schemas.SslListQuery,
+        "The SSL inventory you see: filtered, sorted by `sort` (default `-created_at`, newest first), paged",
+        "ssl", query=schemas.SslListQuery,
         responses={200: (schemas.SslList, "a page; X-Total-Count has the total")}))
     def list_ssl(self, request: Request):
         scope = self._begin(request)
@@ -361,6 +363,93 @@ class CertificateRoutes:
         if not request.content_length:
             return {}
         return parse_body(request, schema, self.context.settings.max_body_bytes, upload)[1]
+
+    # ---- the console: a request's history, the inventory as CSV ----------------------------------------------
+    EXPORT_COLUMNS = ("ssl_id", "status", "common_name", "sans", "organization", "department", "profile",
+                      "trust_class", "serial", "not_before", "not_after", "requested_by")
+    EXPORT_LIMIT = 100_000      # rows in one CSV export; more is a 422 asking for a narrower filter
+    EXPORT_CHUNK = 500          # rows per list_ssl call (its own maximum page)
+
+    @api("GET", _SSL + "/history", doc=Operation(
+        "The request's history from its events, oldest first: requested (or renewal/replacement requested), "
+        "approved, applied, failed, issued, downloaded, declined, revoked, and renewed or replaced by its "
+        "successor. `by` is the actor as recorded (`actor`: an admin id, `system:auto-renew`, "
+        "`collection-link`) with the administrator's `username` when it is one; `message` the approval message, "
+        "decline or revocation reason, request comment or CA error. Visible as GET /api/v1/ssl/{ssl_id}",
+        "ssl", responses={200: (schemas.SslHistory, "the history")}))
+    def ssl_history(self, request: Request, ssl_id: str):
+        scope = self._begin(request)
+        self._visible_ssl(scope, ssl_id)
+        entries = self._call(self.enrollment_rpc, "ssl_history", ssl_id)
+        usernames = self._usernames({e["by"] for e in entries if e["by"]})
+        items = [{**e, "by": {"actor": e["by"], "username": usernames.get(e["by"])}} for e in entries]
+        return json_response(200, {"ssl_id": ssl_id, "items": items})
+
+    @api("GET", "/api/v1/ssl/export", doc=Operation(
+        "The SSL inventory you see as CSV (a spreadsheet download), with exactly the filters of GET /api/v1/ssl "
+        "(no paging) and in its order (`sort`): the columns " + ", ".join(EXPORT_COLUMNS) + " (organization, "
+        "department and profile by name, requested_by by username when an administrator, sans separated by "
+        "spaces). Every cell is written as text a spreadsheet does not run as a formula. At most "
+        f"{EXPORT_LIMIT:,} rows: a filter matching more answers 422 export_too_large (narrow the filter, e.g. by "
+        "organization, status or expiry)", "ssl", query=schemas.SslExportQuery,
+        responses={200: ((csv_export.MIMETYPE,), "the CSV file (attachment)"),
+                   422: (schemas.Error, f"more than {EXPORT_LIMIT:,} certificates match (export_too_large)")}))
+    def export_ssl(self, request: Request):
+        scope = self._begin(request)
+        query = parse_query(request, schemas.SslExportQuery())
+        filters = {k: (str(v) if k.endswith("_id") else v) for k, v in query.items() if v is not None}
+        for key in ("expires_before", "expires_after"):          # as list_ssl passes them
+            if key in filters:
+                filters[key] = filters[key].isoformat()
+        ssl_scope = access.ssl_scope(scope.principal)
+        page = self._call(self.enrollment_rpc, "list_ssl", ssl_scope, filters, 0, self.EXPORT_CHUNK)
+        if page["total"] > self.EXPORT_LIMIT:
+            raise PolicyViolation(f"{page['total']:,} certificates match; an export holds at most "
+                                  f"{self.EXPORT_LIMIT:,}: narrow the filter (organization, status, profile, expiry)",
+                                  {"total": page["total"], "limit": self.EXPORT_LIMIT}, code="export_too_large")
+        rows, seen = [], set()
+        while page["items"]:
+            # paged by offset, newest first: a request made meanwhile shifts a row into the next page again
+            rows += [item for item in page["items"] if item["ssl_id"] not in seen]
+            seen.update(item["ssl_id"] for item in page["items"])
+            if len(seen) >= min(page["total"], self.EXPORT_LIMIT) or len(page["items"]) < self.EXPORT_CHUNK:
+                break
+            page = self._call(self.enrollment_rpc, "list_ssl", ssl_scope, filters, len(seen), self.EXPORT_CHUNK)
+        body = csv_export.csv_bytes(self.EXPORT_COLUMNS, self._export_rows(rows[:self.EXPORT_LIMIT]))
+        return Response(body, mimetype=csv_export.MIMETYPE,
+                        headers={"Content-Disposition": 'attachment; filename="certplane-ssl.csv"'})
+
+    def _export_rows(self, items: list[dict]):
+        profiles = {p["profile_id"]: p["name"] for p in self._call(self.enrollment_rpc, "list_profiles")}
+        organizations = {i["organization_id"] for i in items}
+        departments = {i["department_id"] for i in items if i["department_id"]}
+
+        def names(directory, conn):
+            o, d = directory.organizations, directory.departments
+            return (dict(conn.execute(sa.select(o.c.organization_id, o.c.name)
+                                      .where(o.c.organization_id.in_(sorted(organizations)))).all()),
+                    dict(conn.execute(sa.select(d.c.department_id, d.c.name)
+                                      .where(d.c.department_id.in_(sorted(departments)))).all()))
+        org_names, dept_names = self._directory_read(names)
+        usernames = self._usernames({i["requested_by"] for i in items})
+        for i in items:
+            yield (i["ssl_id"], i["status"], i["common_name"], " ".join(i["sans"]),
+                   org_names.get(i["organization_id"], i["organization_id"]),
+                   dept_names.get(i["department_id"], i["department_id"]) if i["department_id"] else None,
+                   profiles.get(i["profile_id"], i["profile_id"]), i["trust_class"], i["serial"], i["not_before"],
+                   i["not_after"], usernames.get(i["requested_by"], i["requested_by"]))
+
+    def _usernames(self, actors: set[str]) -> dict[str, str]:
+        """Actor (admin id) -> username, for the administrators the principal directory knows."""
+        if not actors:
+            return {}
+
+        def query(directory, conn):
+            a = directory.admins
+            return dict(conn.execute(sa.select(a.c.admin_id, a.c.username)
+                                     .where(a.c.admin_id.in_(sorted(actors)))).all())
+        return self._principals_read(query)
+
 
 
 def _file(answer: dict) -> Response:

@@ -16,8 +16,8 @@ from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request, Response
 
 from contracts.access import Principal
-from contracts.errors import DomainError, Forbidden, InvalidRequest
-from gateway.auth import authenticate
+from contracts.errors import DomainError, Forbidden, InvalidRequest, Unauthenticated
+from gateway.auth import BACKGROUND_HEADER, authenticate, check_same_origin
 from gateway.scope import Scope
 from services.runtime.nameko_glue import rpc_call
 
@@ -211,15 +211,32 @@ class GatewayBase:
     def _begin(self, request: Request, *, password_change_allowed: bool = False) -> Scope:
         """Authenticate, record the actor for logs, RPCs and events, and return the caller's scope.
         An admin who must change their password may only do that (403 otherwise)."""
-        principal = authenticate(request, self)
+        now = datetime.now(timezone.utc)
+        principal = authenticate(request, self, now)
         actor = f"admin:{principal.admin_id}"
         self.context.actor = actor
         structlog.contextvars.bind_contextvars(actor=actor, via=principal.via)
+        if "csrf_token" in principal.extra:
+            self._console_request(request, principal, now)
         if principal.must_change_password and not password_change_allowed:
             raise Forbidden("change your password first (POST /api/v1/auth/password)",
                             {"missing": "password change"}, code="password_change_required")
         return Scope(principal, self._directory_read(
             lambda d, c: d.department_organizations(c, principal.departments())))
+
+    def _console_request(self, request: Request, principal: Principal, now: datetime) -> None:
+        """A request of the console (the session cookie): ended if the session has been idle too long, refused
+        if it changes something without coming from this origin with the CSRF token (auth.py)."""
+        sessions = self.console_sessions
+        if sessions.is_idle(principal.credential_id, now):
+            self._identity("logout", principal.admin_id, principal.credential_id)
+            sessions.ended(principal.credential_id)
+            minutes = round(sessions.idle.total_seconds() / 60)
+            raise Unauthenticated(f"the session ended after {minutes} minutes without activity; log in again",
+                                  {"idle_timeout_seconds": sessions.idle.total_seconds()}, code="session_idle")
+        check_same_origin(request, principal.extra["csrf_token"], self.context.settings.base_url)
+        if request.headers.get(BACKGROUND_HEADER) != "1":
+            sessions.active(principal.credential_id, now)
 
     def lookup_session(self, token_sha256: str):
         return self._principal_row("session", token_sha256, lambda p, c: p.by_session(c, token_sha256))

@@ -33,6 +33,9 @@ from services.runtime import listener
 log = structlog.get_logger(__name__)
 
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# on every answer of a route: nothing we send is a page to run or frame (the console's files say what they are)
+DEFAULT_HEADERS = (("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+                   ("X-Content-Type-Options", "nosniff"))
 
 
 def correlation_id_of(request: Request) -> str:
@@ -145,6 +148,8 @@ class ApiHandler(HttpRequestHandler):
         except Exception as exc:  # noqa: BLE001 — every failure becomes the JSON error format
             response = response_for_exception(exc, context_data["correlation_id"])
         response.headers["X-Correlation-Id"] = context_data["correlation_id"]
+        for name, value in DEFAULT_HEADERS:      # the console's own pages set a policy of their own
+            response.headers.setdefault(name, value)
         return response
 
     def response_from_result(self, result):

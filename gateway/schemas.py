@@ -92,6 +92,15 @@ class LoginAnswer(Schema):
     must_change_password = fields.Boolean(required=True)
 
 
+class ConsoleLoginAnswer(Schema):
+    admin_id = fields.UUID(required=True)
+    expires_at = fields.String(required=True)
+    must_change_password = fields.Boolean(required=True)
+    csrf_token = fields.String(required=True, metadata={"description": "send as X-CSRF-Token on every request "
+                                                                       "that changes something"})
+    idle_timeout_seconds = fields.Float(required=True)
+
+
 class Me(Schema):
     admin_id = fields.UUID(required=True)
     username = fields.String(required=True)
@@ -99,6 +108,8 @@ class Me(Schema):
     roles = fields.List(fields.Nested(identity_contract.RoleV1), required=True)
     privileges = fields.List(fields.String(), required=True)
     must_change_password = fields.Boolean(required=True)
+    csrf_token = fields.String(metadata={"description": "the console session's CSRF token (cookie sessions only)"})
+    idle_timeout_seconds = fields.Float(metadata={"description": "cookie sessions only"})
 
 
 class AdminSummary(Schema):
@@ -152,6 +163,9 @@ class DomainListQuery(PageQuery):
     delegation_status = fields.String(validate=validate.OneOf(domains.DELEGATION_STATUSES),
                                       metadata={"description": "has a delegation with this status"})
     dcv_status = fields.String(validate=validate.OneOf(domains.DCV_STATUSES))
+    dcv_expires_before = fields.AwareDateTime(default_timezone=None, metadata={
+        "description": "DCV evidence expires before this moment (ISO 8601 with offset); with dcv_status=validated: "
+                       "the evidence about to expire"})
     active = fields.Boolean()
 
 
@@ -250,15 +264,25 @@ class SslList(Schema):
     size = fields.Integer(required=True)
 
 
+# the inventory's sort values ("-": descending); services/enrollment/projections.py has the same list (checked
+# by tests/contract/test_index_additions.py) and refuses any other
 class SslListQuery(PageQuery):
-    status = fields.String(validate=validate.OneOf(enrollment_contract.SSL_STATUSES))
-    q = fields.String(validate=validate.Length(min=1, max=253), metadata={"description": "part of the CN or a SAN"})
+    status = fields.String(validate=validate.OneOf(enrollment_contract.SSL_LIST_STATUSES), metadata={
+        "description": "a status; `valid`: issued or downloaded and not expired (the dashboard's expiry buckets)"})
+    q = fields.String(validate=validate.Length(min=1, max=253), metadata={
+        "description": "part of the CN or a SAN (any case), or of the serial: hex, with or without colons, any case"})
     organization_id = fields.UUID()
     department_id = fields.UUID()
     profile_id = fields.UUID()
     serial = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f:]{1,64}$"))
     expires_before = fields.AwareDateTime(default_timezone=None)
     expires_after = fields.AwareDateTime(default_timezone=None)
+    sort = fields.String(load_default=enrollment_contract.DEFAULT_SSL_SORT,
+                         validate=validate.OneOf(enrollment_contract.SSL_SORT_VALUES), metadata={
+        "description": "the order: a field, `-` before it for descending; ties in ssl_id order (the same "
+                       "direction), so pages are stable. `status` sorts by the status shown (`expired` included); "
+                       "`serial` as hex text. Not issued yet (no notAfter, no serial): first ascending, last "
+                       "descending."})
 
 
 class DownloadQuery(Schema):
@@ -266,3 +290,104 @@ class DownloadQuery(Schema):
         unknown = RAISE
 
     format = fields.String(load_default="pem", validate=validate.OneOf(list(enrollment_contract.DOWNLOAD_FORMATS)))
+
+
+# ---- the console: dashboard, a request's history, the CSV export ----------------------------------------------
+class SslExportQuery(SslListQuery):
+    """The list's filters without paging (position and size are refused as unknown parameters)."""
+    class Meta:
+        unknown = RAISE
+        exclude = ("position", "size")
+
+
+class SslHistoryActor(Schema):
+    actor = fields.String(required=True, allow_none=True, metadata={
+        "description": "as recorded: an admin id, system:auto-renew, collection-link"})
+    username = fields.String(required=True, allow_none=True, metadata={"description": "when an administrator"})
+
+
+class SslHistoryEntry(Schema):
+    at = fields.String(required=True)
+    event = fields.String(required=True, metadata={
+        "description": "requested, renewal requested, replacement requested, approved, applied, failed, issued, "
+                       "downloaded, declined, revoked, renewed, replaced"})
+    by = fields.Nested(SslHistoryActor, required=True)
+    message = fields.String(required=True, allow_none=True)
+    details = fields.Dict(required=True, metadata={"description": "serial and not_after (issued), format "
+                                                                  "(downloaded), renewal_of, renewed_by, automatic"})
+
+
+class SslHistory(Schema):
+    ssl_id = fields.UUID(required=True)
+    items = fields.List(fields.Nested(SslHistoryEntry), required=True)
+
+
+class DashboardSslFilter(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(enrollment_contract.SSL_LIST_STATUSES))
+    expires_after = fields.String()
+    expires_before = fields.String()
+
+
+class DashboardExpiryWindow(Schema):
+    expires_after = fields.String(required=True, allow_none=True)
+    expires_before = fields.String(required=True)
+    filters = fields.List(fields.Nested(DashboardSslFilter), required=True, metadata={
+        "description": "the GET /api/v1/ssl query (add organization_id) whose X-Total-Count is the count"})
+
+
+class DashboardOrganizationExpiry(Schema):
+    organization_id = fields.UUID(required=True)
+    organization_name = fields.String(required=True, allow_none=True)
+    expired = fields.Integer(required=True)
+    within_7 = fields.Integer(required=True)
+    within_30 = fields.Integer(required=True)
+    within_90 = fields.Integer(required=True)
+
+
+class DashboardCount(Schema):
+    count = fields.Integer(required=True)
+    ids = fields.List(fields.String(), required=True, metadata={"description": "the oldest few"})
+
+
+class DashboardWaitingDelegation(Schema):
+    delegation_id = fields.UUID(required=True)
+    domain_id = fields.UUID()
+    network_id = fields.UUID()
+
+
+class DashboardWaitingDelegations(Schema):
+    count = fields.Integer(required=True)
+    items = fields.List(fields.Nested(DashboardWaitingDelegation), required=True,
+                        metadata={"description": "the oldest few"})
+
+
+class DashboardWaiting(Schema):
+    ssl_requests = fields.Nested(DashboardCount, required=True)
+    domain_delegations = fields.Nested(DashboardWaitingDelegations, required=True)
+    network_delegations = fields.Nested(DashboardWaitingDelegations, required=True)
+    admins = fields.Nested(DashboardCount, required=True)
+
+
+class DashboardDomainFilter(Schema):
+    dcv_status = fields.String(required=True)
+    dcv_expires_before = fields.String(required=True)
+
+
+class DashboardEvidenceExpiring(Schema):
+    count = fields.Integer(required=True)
+    days = fields.Integer(required=True)
+    filters = fields.Nested(DashboardDomainFilter, required=True,
+                            metadata={"description": "the GET /api/v1/domains query that lists them"})
+
+
+class Dashboard(Schema):
+    generated_at = fields.String(required=True, metadata={"description": "the moment the counts are for"})
+    ssl_by_status = fields.Dict(keys=fields.String(validate=validate.OneOf(enrollment_contract.SSL_STATUSES)),
+                                values=fields.Integer(), required=True)
+    expiry = fields.List(fields.Nested(DashboardOrganizationExpiry), required=True)
+    expiry_windows = fields.Dict(keys=fields.String(), values=fields.Nested(DashboardExpiryWindow), required=True,
+                                 metadata={"description": "expired, within_7, within_30, within_90"})
+    waiting_for_me = fields.Nested(DashboardWaiting, required=True)
+    domains_by_dcv_status = fields.Dict(keys=fields.String(validate=validate.OneOf(domains.DCV_STATUSES)),
+                                        values=fields.Integer(), required=True)
+    evidence_expiring = fields.Nested(DashboardEvidenceExpiring, required=True)

@@ -13,6 +13,8 @@ from werkzeug.wrappers import Request
 from gateway import schemas
 from gateway.api_admins import AdminRoutes
 from gateway.api_auth import AuthRoutes
+from gateway.api_console import ConsoleRoutes
+from gateway.api_dashboard import DashboardRoutes
 from gateway.api_domains import DomainRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_networks import NetworkRoutes
@@ -20,7 +22,9 @@ from gateway.api_orgs import OrganizationRoutes
 from gateway.api_outbox import OutboxRoutes
 from gateway.api_persons import PersonRoutes
 from gateway.api_ssl import CertificateRoutes
+from gateway.api_ssl_details import SslDetailsRoutes
 from gateway.base import GatewayBase, json_response
+from gateway.console_sessions import ConsoleSessionsProvider
 from gateway.directory import OrgDirectory
 from gateway.http import api
 from gateway.idempotency import IdempotencyProvider
@@ -31,8 +35,8 @@ from services.runtime.health import readiness
 from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, catch_up_timer, follow
 
 
-class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes, NetworkRoutes,
-                     OutboxRoutes, CertificateRoutes, GatewayBase):
+class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes,
+                     NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, DashboardRoutes, GatewayBase):
     name = "gateway"
 
     context = Context()
@@ -47,6 +51,7 @@ class GatewayService(AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, 
     ocsp = OcspProvider()   # the certificate-status read model (ca), the OCSP response cache and its fast path
     idempotency = IdempotencyProvider()
     api_key_usage = ApiKeyUsageProvider()
+    console_sessions = ConsoleSessionsProvider()
 
     # ---- the read models: pushed events, and a periodic pull that also runs at start ---------------------
     @follow("orgs", "gateway")

@@ -9,12 +9,13 @@ cannot both pass.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from contracts.errors import Conflict
 from contracts import names
+from contracts.domains import DCV_STATUSES
 from services.domains.domain import dcv_email_addresses, dcv_status
 from services.domains.network import address_key, network_range
 from services.runtime.events import Envelope, utc
@@ -112,6 +113,25 @@ class DelegationRows:
         if status:
             clauses.append(g.c.status == status)
         return sa.select(g.c[self.owner]).where(*clauses) if clauses else None
+
+    def decidable(self, conn: sa.Connection, decider: dict | None, limit: int) -> dict:
+        """The delegations in `requested` status that the decider (contracts/access.py delegation_decider_scope)
+        may approve: {count, items: the oldest `limit` as {delegation_id, <owner>}}."""
+        if decider is None:
+            return {"count": 0, "items": []}
+        t, g = self.rows, self.grants
+        clauses = [t.c.status == "requested", t.c.requested_by != decider["not_requested_by"]]
+        if not decider.get("all"):
+            clauses += [t.c.organization_id.in_(decider["organizations"]),
+                        t.c.delegation_id.in_(sa.select(g.c.delegation_id).where(_grant_scope(g,
+                                                                                            decider["visible"])))]
+        count = conn.execute(sa.select(sa.func.count()).select_from(t).where(*clauses)).scalar_one()
+        rows = conn.execute(sa.select(t.c.delegation_id, t.c[self.owner]).where(*clauses)
+                            .order_by(t.c.created_at, t.c.delegation_id).limit(limit))
+        return {"count": count, "items": [{"delegation_id": r[0], self.owner: r[1]} for r in rows]}
+
+
+EVIDENCE_EXPIRING_DAYS = 30     # the dashboard's "evidence about to expire": validated, expiring within this
 
 
 class DomainsView:
@@ -218,10 +238,29 @@ class DomainsView:
             query = query.where(d.c.active == filters["active"])
         if filters.get("dcv_status"):
             query = query.where(_dcv_status_clause(d, filters["dcv_status"], now))
+        if filters.get("dcv_expires_before"):
+            query = query.where(d.c.evidence_expires_at < _moment(filters["dcv_expires_before"]))
         total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
         rows = list(conn.execute(query.order_by(d.c.name).offset(offset).limit(limit)).mappings())
         delegations = self.delegations.of(conn, [r["domain_id"] for r in rows])
         return {"items": [self._view(r, delegations.get(r["domain_id"], []), now) for r in rows], "total": total}
+
+    def summary(self, conn: sa.Connection, scope: dict, now: datetime) -> dict:
+        """The domains in scope (page's rule) by DCV status (page's dcv_status filter, one SUM each), and how many
+        are validated with evidence expiring before now + EVIDENCE_EXPIRING_DAYS (page's dcv_status=validated
+        with dcv_expires_before)."""
+        d = self.domains
+        visible = self.delegations.owners(scope)
+        where = [d.c.domain_id.in_(visible)] if visible is not None else []
+        before = now + timedelta(days=EVIDENCE_EXPIRING_DAYS)
+        expiring = sa.and_(_dcv_status_clause(d, "validated", now), d.c.evidence_expires_at < before)
+        counts = [sa.func.coalesce(sa.func.sum(sa.case((clause, 1), else_=0)), 0)
+                  for clause in [*(_dcv_status_clause(d, s, now) for s in DCV_STATUSES), expiring]]
+        row = conn.execute(sa.select(*counts).where(*where)).one()
+        return {"by_dcv_status": {s: int(n) for s, n in zip(DCV_STATUSES, row)},
+                "evidence_expiring": {"count": int(row[-1]), "days": EVIDENCE_EXPIRING_DAYS,
+                                      "filters": {"dcv_status": "validated",
+                                                  "dcv_expires_before": before.isoformat()}}}
 
     def covering(self, conn: sa.Connection, name: str) -> list[dict]:
         """Domains whose entry covers the certificate name, closest first, each with its grants."""
@@ -409,6 +448,12 @@ def _grant_scope(g: sa.Table, scope: dict):
     clauses += [sa.and_(g.c.department_id.in_(ids), g.c.cert_type == cert_type)
                 for cert_type, ids in (scope.get("departments") or {}).items() if ids]
     return sa.or_(*clauses) if clauses else sa.false()
+
+
+def _moment(value) -> datetime:
+    """A bound from an RPC's filters (ISO text) as an aware datetime: compared as text, SQLite would order
+    "2026-01-01 10:00" (how it stores) before "2026-01-01T05:00+00:00"."""
+    return utc(datetime.fromisoformat(value)) if isinstance(value, str) else utc(value)
 
 
 def _dcv_status_clause(d: sa.Table, status: str, now: datetime):

@@ -414,6 +414,20 @@ class DomainsService(EventSourced):
                                             "reason": failure and failure["reason"],
                                             "detail": failure["detail"] if failure else detail})
 
+    # ---- the console's dashboard --------------------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def domain_summary(self, scope: dict, decider: dict | None, limit: int = 5) -> dict:
+        """Counts for the dashboard, each one SQL query: the domains in `scope` (list_domains' scope) by DCV
+        status and with evidence about to expire (DomainsView.summary), and the delegations of domains and of
+        networks waiting for `decider` (contracts/access.py delegation_decider_scope): {count, items}."""
+        now = self.store.clock()
+        limit = max(0, min(50, int(limit)))
+        view, networks = self._view, self._networks
+        return self.store.read(lambda conn: {
+            **view.summary(conn, scope, now), "now": now.isoformat(),
+            "waiting_domain_delegations": view.delegations.decidable(conn, decider, limit),
+            "waiting_network_delegations": networks.delegations.decidable(conn, decider, limit)})
+
 
 def _lookup_failed(exc: DnsLookupFailed) -> PolicyViolation:
     """A DNS lookup that got no usable answer, as the caller sees it: which lookup, for which name, at which

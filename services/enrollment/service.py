@@ -27,7 +27,7 @@ from nameko.rpc import RpcProxy, rpc
 from contracts import certificate_rules as rules
 from contracts import enrollment as contract
 from contracts.errors import EXPECTED, Conflict, DomainError, InvalidRequest, NotFound, PolicyViolation
-from services.enrollment import domain, profiles
+from services.enrollment import domain, profiles, reports
 from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssued, SslRequested, decode
 from services.enrollment.projections import EnrollmentView, display_name, ssl_view
@@ -269,6 +269,18 @@ class EnrollmentService(EventSourced):
                                                                 min(500, int(limit)), self.store.clock()))
 
     @rpc(expected_exceptions=EXPECTED)
+    def ssl_certificate(self, ssl_id: str) -> dict:
+        """The certificate and its chain as PEM, for reading them (the console's certificate page): {status,
+        certificate_pem (null before issuance), chain_pem: [issuing CA, …, root]}. Not a download: nothing is
+        recorded."""
+        ssl_id = parse_id(ssl_id, "ssl")
+        row = self.store.read(lambda conn: self._view.ssl_record(conn, ssl_id))
+        if row is None:
+            raise NotFound.of("ssl", ssl_id)
+        return {"status": row["status"], "certificate_pem": row["certificate_pem"],
+                "chain_pem": list(row["chain_pem"] or [])}
+
+    @rpc(expected_exceptions=EXPECTED)
     def download_ssl(self, ssl_id: str, fmt: str, by: str) -> dict:
         """The certificate in a format of contracts.enrollment.DOWNLOAD_FORMATS: {content_b64, mimetype,
         filename}. The first download moves `issued` to `downloaded`."""
@@ -373,6 +385,29 @@ class EnrollmentService(EventSourced):
         return SslIssued(requested.ssl_id, answer["serial"], answer["ca_id"], answer["not_before"],
                          answer["not_after"], answer["sha256_fingerprint"], answer["certificate_pem"],
                          answer["chain_pem"], _sha256(collection_id)), collection_id
+
+    # ---- the console's dashboard and certificate page (services/enrollment/reports.py) ----------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def ssl_summary(self, scope: dict, admin_id: str | None = None) -> dict:
+        """Counts over the SSL inventory in `scope` (as list_ssl's), at the store's clock: by status, the expiry
+        timeline per organization, and the requests waiting for an approver other than `admin_id`."""
+        now = self.store.clock()
+        table = self._view.ssl
+        return self.store.read(lambda conn: reports.ssl_summary(conn, table, scope, admin_id, now))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def ssl_history(self, ssl_id: str) -> list[dict]:
+        """The request's history from its event stream (reports.ssl_history), with the renewal or replacement
+        that succeeded it."""
+        ssl_id = parse_id(ssl_id, "ssl")
+        records = self.store.load(_ssl_stream(ssl_id))
+        if not records:
+            raise NotFound.of("ssl", ssl_id)
+        row = self.store.read(lambda conn: self._view.ssl_record(conn, ssl_id))
+        successor = None
+        if row and row["renewed_by"]:
+            successor = next(iter(self.store.load(_ssl_stream(row["renewed_by"]))), None)
+        return reports.ssl_history(records, successor)
 
 
 def _check_format(fmt: str) -> None:

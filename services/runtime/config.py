@@ -24,6 +24,7 @@ database in which each service gets its own schema.
 | rpc_timeout          | CERTPLANE_RPC_TIMEOUT                | 10 (seconds)                |
 | log_level            | CERTPLANE_LOG_LEVEL                  | info                        |
 | session_ttl          | CERTPLANE_SESSION_TTL                | 28800 (seconds; 8 hours)    |
+| session_idle_timeout | CERTPLANE_SESSION_IDLE_TIMEOUT       | 1800 (seconds without a click before a console session ends; bearer tokens keep session_ttl only) |
 | login_max_failures   | CERTPLANE_LOGIN_MAX_FAILURES         | 5 (then the account locks)  |
 | lockout_seconds      | CERTPLANE_LOCKOUT_SECONDS            | 900                         |
 | dns_resolver         | CERTPLANE_DNS_RESOLVER               | (the system's; or host[:port]) |
@@ -88,6 +89,7 @@ class Settings:
     rpc_timeout: float = 10.0
     log_level: str = "info"
     session_ttl: float = 8 * 3600.0
+    session_idle_timeout: float = 1800.0
     login_max_failures: int = 5
     lockout_seconds: float = 900.0
     dns_resolver: str | None = None
@@ -172,6 +174,7 @@ ENVIRONMENT_VARIABLES = {
     "rpc_timeout": "CERTPLANE_RPC_TIMEOUT",
     "log_level": "CERTPLANE_LOG_LEVEL",
     "session_ttl": "CERTPLANE_SESSION_TTL",
+    "session_idle_timeout": "CERTPLANE_SESSION_IDLE_TIMEOUT",
     "login_max_failures": "CERTPLANE_LOGIN_MAX_FAILURES",
     "lockout_seconds": "CERTPLANE_LOCKOUT_SECONDS",
     "dns_resolver": "CERTPLANE_DNS_RESOLVER",
@@ -224,7 +227,8 @@ def _names(value) -> tuple[str, ...]:
 _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_header_timeout": float,
            "http_body_timeout": float, "http_max_connections": int, "http_max_connections_per_client": int,
            "http_max_workers": int, "catch_up_interval": float,
-           "rpc_timeout": float, "session_ttl": float, "login_max_failures": int, "lockout_seconds": float,
+           "rpc_timeout": float, "session_ttl": float, "session_idle_timeout": float, "login_max_failures": int,
+           "lockout_seconds": float,
            "dns_timeout": float, "dcv_http_allow_private": _boolean, "dcv_http_timeout": float, "dcv_http_port": int, "dcv_https_port": int,
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
            "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
@@ -263,6 +267,8 @@ def load_settings(environ: dict | None = None, **overrides) -> Settings:
     if min(settings.http_header_timeout, settings.http_body_timeout) <= 0 or min(
             settings.http_max_connections, settings.http_max_connections_per_client, settings.http_max_workers) < 1:
         raise SystemExit("settings http_*: timeouts must be positive and connection and worker counts at least 1")
+    if settings.session_idle_timeout <= 0:
+        raise SystemExit("setting session_idle_timeout: seconds, positive")
     if settings.smtp_security not in SMTP_SECURITY:
         raise SystemExit(f"setting smtp_security: {settings.smtp_security!r}; use one of {', '.join(SMTP_SECURITY)}")
     if settings.ca_key_algorithm not in KEY_ALGORITHMS:

@@ -72,7 +72,8 @@ class Embedded:
     def admin(self, username: str, roles: list[dict], privileges: list[str] = (), creator: Api | None = None,
               **profile) -> tuple[dict, Api]:
         """An administrator created through the API (by the initial MRAO unless `creator` is given), logged in
-        with its first-login password change done: (its record, an Api acting as it). An API-only admin
+        with its first-login password change done: (its record with the `password` it now has, an Api acting as
+        it). An API-only admin
         (privilege ws_api_only) gets an API key instead of a session."""
         creator = creator or self.api
         body = {"username": username, "email": f"{username}@example.com", "forename": username.title(),
@@ -90,10 +91,11 @@ class Embedded:
             assert issued.status_code == 201, issued.text
             return record, self.api.as_token(issued.json()["key"])
         token = self.api.login(username, body["password"])
+        password = f"changed-{secrets.token_hex(8)}"
         changed = self.api.as_token(token)("POST", "/api/v1/auth/password", json={
-            "current_password": body["password"], "new_password": f"changed-{secrets.token_hex(8)}"})
+            "current_password": body["password"], "new_password": password})
         assert changed.status_code == 204, changed.text
-        return record, self.api.as_token(token)
+        return {**record, "password": password}, self.api.as_token(token)
 
     def cli(self, *args) -> subprocess.CompletedProcess:
         import os

@@ -16,6 +16,8 @@ LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
 PASSWORD = "/api/v1/auth/password"
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"), ("POST", LOGIN),
+          # the console's page and files, and its login (which sets the session cookie)
+          ("GET", "/"), ("GET", "/console/{asset}"), ("POST", "/api/v1/auth/session"),
           # the link an email-DCV mail carries, outside /api/v1 (DESIGN §5): its code is the credential
           ("GET", "/dcv/{dcv_id}"), ("POST", "/dcv/{dcv_id}"),
           # what relying parties fetch without an account (DESIGN §5): CA certificates, CRLs, OCSP

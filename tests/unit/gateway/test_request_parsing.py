@@ -117,7 +117,7 @@ def test_a_position_or_size_the_store_cannot_take_is_refused_naming_it(string, f
 
 def test_the_largest_position_is_taken():
     assert parse_query(query(f"position={2**31 - 1}&size=200"), schemas.SslListQuery()) == {
-        "position": 2**31 - 1, "size": 200}
+        "position": 2**31 - 1, "size": 200, "sort": "-created_at"}
 
 
 def test_every_list_query_inherits_the_bounds():
