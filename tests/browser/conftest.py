@@ -103,7 +103,7 @@ class Console:
 
     def initial_password(self) -> str:
         """The first login's password, as `make run` printed it."""
-        found = re.search(r"password:\s*(\S+)", self.server.process.output())
+        found = re.search(r"password '([^']+)'", self.server.process.output())
         assert found, "the start banner printed no initial password"
         return found.group(1)
 
