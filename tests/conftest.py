@@ -28,6 +28,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
         if "tests/browser/" in path:
             item.add_marker(pytest.mark.browser)
+    # the browser tier last: Playwright's synchronous API keeps an asyncio loop marked running on the process's one
+    # OS thread for as long as the browser is open, and under eventlet every "thread" is a greenlet of that thread,
+    # so any later test that runs an asyncio loop of its own (aiosmtpd's SMTP server) would find it taken
+    items[:] = sorted(items, key=lambda item: "tests/browser/" in str(item.fspath).replace(os.sep, "/"))
 
 
 def _count(tally: dict, report) -> None:

@@ -85,7 +85,7 @@ def run_readme(lines: str, base_url: str, cwd: Path) -> subprocess.CompletedProc
 
 def test_the_readme_quick_start_issues_a_certificate_that_verifies(make_run, tmp_path):
     base_url, password = make_run
-    try_it = readme_block("Try it:")
+    try_it = readme_block("The same from the command line, with the REST API:")
     first_certificate = readme_block("Then, optionally, a first TLS certificate")
     assert "<the printed password>" in try_it and "<12 or more characters>" in try_it
     script = (try_it.replace("<the printed password>", password)
