@@ -13,6 +13,12 @@ from contracts.certificate_rules import TRUST_CLASSES
 
 SOURCE = "ca"
 
+# The issuance pipeline (DESIGN §3.6): every enrollment event whose payload has this field is an application — the
+# field holds an IssueCertificateV2 request (without dry_run) and the event's id is the application id. The ca's
+# processor answers each with `certificate_signing` + `certificate_issued` (application_id set) or with
+# `certificate_refused`, once per application.
+SIGNING_REQUEST_FIELD = "signing_request"
+
 CA_KINDS = ("root", "issuing")
 KEY_ALGORITHMS = ("ec-p256", "ec-p384", "rsa-3072", "rsa-4096")
 REVOCATION_REASONS = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
@@ -184,6 +190,21 @@ class CertificateIssuedV1(_Event):
     sha256_fingerprint = fields.String(required=True)
     not_before = fields.String(required=True)
     not_after = fields.String(required=True)
+    application_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "the event id of the application (an enrollment event with a signing_request) signed here; "
+                       "null for a certificate signed through the issue_certificate RPC"})
+    chain_pem = fields.List(fields.String(), allow_none=True, load_default=None, metadata={
+        "description": "the issuing CA's certificate and each parent up to the root, PEM, as of the signature"})
+
+
+class CertificateRefusedV1(_Event):
+    """An application the CA would not sign (its own rules, or the lint found an ERROR): nothing was signed."""
+    ca_id = fields.String(allow_none=True, required=True)
+    request_id = fields.String(required=True)
+    application_id = fields.String(required=True)
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+    findings = fields.List(fields.Dict(), required=True)
 
 
 class CertificateRevokedV1(_Event):
@@ -251,6 +272,7 @@ EVENTS = {
     "ca_revoked.v1": CaRevokedV1,
     "certificate_signing.v1": CertificateSigningV1,
     "certificate_issued.v1": CertificateIssuedV1,
+    "certificate_refused.v1": CertificateRefusedV1,
     "certificate_revoked.v1": CertificateRevokedV1,
     "crl_published.v1": CrlPublishedV1,
 }
@@ -270,7 +292,13 @@ EXAMPLES = {
                                "not_after": "2027-02-28T10:00:00+00:00", "tbs_sha256": "ef" * 32},
     "certificate_issued.v1": {"ca_id": _CA, "serial": _SERIAL, "request_id": "ssl:1", "certificate_pem": _PEM,
                               "sha256_fingerprint": "01" * 32, "not_before": "2026-11-30T10:00:00+00:00",
-                              "not_after": "2027-02-28T10:00:00+00:00"},
+                              "not_after": "2027-02-28T10:00:00+00:00",
+                              "application_id": "7e1f0000-0000-4000-8000-0000000000a1", "chain_pem": [_PEM, _PEM]},
+    "certificate_refused.v1": {"ca_id": _CA, "request_id": "ssl:2", "application_id":
+                               "7e1f0000-0000-4000-8000-0000000000a2", "code": "lint_failed",
+                               "reason": "the certificate would break the rules it is linted against; nothing was "
+                                         "signed",
+                               "findings": [{"severity": "ERROR", "code": "x", "message": None, "path": None}]},
     "certificate_revoked.v1": {"ca_id": _CA, "serial": _SERIAL, "reason": "key_compromise",
                                "revoked_at": "2026-12-01T10:00:00+00:00"},
     "crl_published.v1": {"ca_id": _CA, "crl_number": 7, "this_update": "2026-12-01T10:00:30+00:00",

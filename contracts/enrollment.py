@@ -17,7 +17,9 @@ from contracts.certificate_rules import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, C
 
 SOURCE = "enrollment"
 
-SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired")
+# failed: the CA refused the application after it was recorded (lint, the CA's rules); approve again or decline
+SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired",
+                "failed")
 # a filter of the SSL list, not a status: issued or downloaded and not yet past notAfter (a certificate in use)
 VALID = "valid"
 SSL_LIST_STATUSES = SSL_STATUSES + (VALID,)
@@ -277,13 +279,18 @@ class SslDeclinedV1(_Event):
 
 
 class SslAppliedV1(_Event):
+    """The request goes to the CA. `signing_request` (an IssueCertificateV2 without dry_run) is what the ca's
+    processor signs — the event's id is the application's id (contracts/ca.py APPLICATION_FIELD). Events recorded
+    before the pipeline have none (they were signed through an RPC)."""
     ssl_id = fields.UUID(required=True)
+    signing_request = fields.Dict(allow_none=True, load_default=None)
 
 
 class SslIssuanceFailedV1(_Event):
     ssl_id = fields.UUID(required=True)
     reason = fields.String(required=True)
     findings = fields.List(fields.Dict(), required=True)
+    code = fields.String(allow_none=True, load_default=None, metadata={"description": "the CA's refusal code"})
 
 
 class SslIssuedV1(_Event):

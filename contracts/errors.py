@@ -81,6 +81,13 @@ class PolicyViolation(DomainError):
     default_code = "policy_violation"
 
 
+@deserialize_to_instance
+class Unavailable(DomainError):
+    """Not now, but soon: the gateway answers 503 with Retry-After."""
+    http_status = 503
+    default_code = "unavailable"
+
+
 # Not an HTTP status of its own: an optimistic-concurrency clash the store retries; after the last retry it
 # surfaces as Conflict with code "concurrent_update".
 class ConcurrencyConflict(Exception):

@@ -16,6 +16,7 @@ from contracts import enrollment as enrollment_contract
 from contracts.errors import Forbidden, InvalidRequest, NotFound, PolicyViolation
 from gateway import csv_export, schemas, views
 from gateway.base import json_response, parse_body, parse_query, read_body
+from gateway.errors import error_response
 from gateway.http import api
 from gateway.ocsp import (MISSED as OCSP_MISSED, OCSP_REQUEST_LIMIT, REQUEST_MIMETYPE, RESPONSE_MIMETYPE,
                           decode_get_request)
@@ -259,7 +260,7 @@ class CertificateRoutes:
         def run(derived_id):
             found = self._call(self.enrollment_rpc, "request_ssl", payload, scope.principal.admin_id, auto,
                                derived_id, email)["ssl"]
-            return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
+            return issuance_answer(found, 201)
         return self._idempotent(request, scope.principal, raw, run)
 
     @api("GET", _SSL, doc=Operation("Get an SSL request/certificate", "ssl",
@@ -281,7 +282,7 @@ class CertificateRoutes:
             raise Forbidden("the requester cannot approve their own request", {"missing": "another administrator"},
                             code="own_request")
         answer = self._call(self.enrollment_rpc, "approve_ssl", ssl_id, scope.principal.admin_id, payload)
-        return json_response(200, answer["ssl"])
+        return issuance_answer(answer["ssl"], 200)
 
     @api("POST", _SSL + "/decline", doc=Operation("Decline a waiting request (or one whose issuance failed), with a reason", "ssl",
                                                   body=enrollment_contract.DeclineV1,
@@ -324,7 +325,7 @@ class CertificateRoutes:
         found = self._call(self.enrollment_rpc, "renew_ssl", ssl_id, scope.principal.admin_id,
                            scope.principal.has_privilege("ssl_auto_approve"), payload, replace, None,
                            self._admin_email(scope.principal.admin_id))["ssl"]
-        return json_response(201, found, {"Location": f"/api/v1/ssl/{found['ssl_id']}"})
+        return issuance_answer(found, 201)
 
     @api("GET", _SSL + "/download", doc=Operation(
         "Download the certificate: `format` one of " + ", ".join(
@@ -450,6 +451,21 @@ class CertificateRoutes:
                                      .where(a.c.admin_id.in_(sorted(actors)))).all())
         return self._principals_read(query)
 
+
+
+def issuance_answer(found: dict, done_status: int):
+    """The answer to a request, renewal or approval once enrollment waited for the pipeline (issuance_wait):
+    `done_status` (201 for a new request, 200 for an approval) when it is issued or waits for an approver; 202
+    while the CA has it (status applied; the GET shows the outcome); 422 with the CA's code and findings when the
+    CA refused it — the request is recorded (status failed) and named in the details and in Location."""
+    location = {"Location": f"/api/v1/ssl/{found['ssl_id']}"}
+    if found["status"] == "applied":
+        return json_response(202, found, location)
+    if found["status"] == "failed":
+        return error_response(422, found["last_error_code"] or "issuance_refused", found["last_error"] or "refused",
+                              {"findings": found["last_findings"], "ssl_id": found["ssl_id"], "status": "failed"},
+                              None, location)
+    return json_response(done_status, found, location)
 
 
 def _file(answer: dict) -> Response:

@@ -25,7 +25,8 @@ def error_response(status: int, code: str, message: str, details=None, correlati
 
 def response_for_exception(exc: BaseException, correlation_id: str | None) -> Response:
     if isinstance(exc, DomainError):
-        return error_response(exc.http_status, exc.code, exc.message, exc.details, correlation_id)
+        headers = {"Retry-After": "5"} if exc.http_status == 503 else None
+        return error_response(exc.http_status, exc.code, exc.message, exc.details, correlation_id, headers)
     if isinstance(exc, HTTPException):  # routing: 404 unknown path, 405 wrong method, 413 too large
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)

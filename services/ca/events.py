@@ -56,6 +56,22 @@ class CertificateIssued(DomainEvent):
     sha256_fingerprint: str
     not_before: str
     not_after: str
+    application_id: str | None = None
+    chain_pem: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class CertificateRefused(DomainEvent):
+    """Stream `application-<application_id>`: an application the CA would not sign."""
+    event_type = "certificate_refused.v1"
+    schema = contract.CertificateRefusedV1
+
+    ca_id: str | None
+    request_id: str
+    application_id: str
+    code: str
+    reason: str
+    findings: list[dict]
 
 
 @dataclass(frozen=True)
@@ -135,5 +151,5 @@ class CaRevoked(DomainEvent):
     message: str | None
 
 
-decode = decoder(CaCreated, CertificateSigning, CertificateIssued, CertificateRevoked, CrlPublished,
+decode = decoder(CaCreated, CertificateSigning, CertificateIssued, CertificateRefused, CertificateRevoked, CrlPublished,
                  CaCertificateReissued, CaRevocationRequested, CaRevocationRejected, CaRevoked)

@@ -47,6 +47,16 @@ class CaView:
             sa.Column("reason", sa.String(30)),
             sa.Column("certificate_pem", sa.Text),
         )
+        # Every application (an enrollment event with a signing_request) the CA answered, and how: the primary key
+        # is what makes "one certificate per application" hold even if two ca replicas raced (the loser's
+        # transaction fails here and rolls back its signature's record).
+        self.applications = sa.Table(
+            "applications", metadata,
+            sa.Column("application_id", sa.String(36), primary_key=True),
+            sa.Column("request_id", sa.String(80), nullable=False, index=True),
+            sa.Column("serial", sa.String(42)),             # null: refused
+            sa.Column("code", sa.String(40)),
+        )
         # Every certificate a CA's key has had (ca_created, then each ca_certificate_reissued); `cas` holds the
         # current one. Tables of their own, not columns of `cas`: create_all never alters a table (see below).
         self.ca_certificates = sa.Table(
@@ -143,6 +153,12 @@ class CaView:
             case "certificate_issued.v1":
                 conn.execute(certs.update().where(certs.c.serial == p["serial"]).values(
                     status="issued", certificate_pem=p["certificate_pem"]))
+                if p.get("application_id"):
+                    conn.execute(self.applications.insert().values(
+                        application_id=p["application_id"], request_id=p["request_id"], serial=p["serial"]))
+            case "certificate_refused.v1":
+                conn.execute(self.applications.insert().values(
+                    application_id=p["application_id"], request_id=p["request_id"], code=p["code"]))
             case "certificate_revoked.v1":
                 revoked_at = datetime.fromisoformat(p["revoked_at"])
                 conn.execute(certs.update().where(certs.c.serial == p["serial"]).values(
@@ -195,8 +211,8 @@ class CaView:
         return len(missing)
 
     def reset(self, conn: sa.Connection) -> None:
-        for table in (self.crls, self.crl_entries, self.certificates, self.ca_certificates, self.ca_states,
-                      self.cas):
+        for table in (self.crls, self.crl_entries, self.applications, self.certificates, self.ca_certificates,
+                      self.ca_states, self.cas):
             conn.execute(table.delete())
 
     # ---- queries ------------------------------------------------------------------------------------------
@@ -216,6 +232,14 @@ class CaView:
                 {k: row[k] for k in ("serial", "ca_id", "certificate_pem", "not_before", "not_after",
                                      "sha256_fingerprint")}]
         return rows
+
+    def answered(self, conn, application_ids: list[str]) -> set[str]:
+        """Which of these applications the CA has answered already (signed or refused)."""
+        if not application_ids:
+            return set()
+        table = self.applications
+        return set(conn.execute(sa.select(table.c.application_id)
+                                .where(table.c.application_id.in_(application_ids))).scalars())
 
     def certificate(self, conn, serial: str) -> dict | None:
         row = conn.execute(sa.select(self.certificates).where(self.certificates.c.serial == serial)).mappings().first()

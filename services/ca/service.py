@@ -2,7 +2,9 @@
 159-bit random serials, notBefore now (backdated by at most BACKDATE for clock skew, documented here), SAN
 always present with the CN taken from it, and lint before sign — the to-be-signed certificate is linted with
 pkilint and any ERROR refuses issuance (422 with the findings) before a serial is recorded or a signature made.
-Then `certificate_signing` is recorded, then the certificate is signed, then `certificate_issued` is recorded.
+Then the certificate is signed, and `certificate_signing` and `certificate_issued` are recorded in one append (for
+the pipeline, in one transaction with the processor's tracking row: sign_applications): a certificate is never
+out of this process before its record is committed, so no certificate exists that the CA does not know of.
 
 Private keys live in the key store (adapters/keystore.py: AES-256-GCM under the key-encryption key), never in
 events or logs. The first start creates the default hierarchy (a root and an issuing CA; hierarchy.py, shared with
@@ -19,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,16 +33,19 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from contracts import ca as contract
-from contracts.errors import EXPECTED, ConcurrencyConflict, Conflict, InvalidRequest, NotFound, PolicyViolation
+from contracts.errors import (EXPECTED, ConcurrencyConflict, Conflict, DomainError, InvalidRequest, NotFound,
+                             PolicyViolation)
 from services.ca import domain, hierarchy, issuance, lint, x509build
 from services.ca.adapters.keystore import KeyStore, load_kek
-from services.ca.events import CertificateIssued, CertificateSigning, decode
+from services.ca.events import CertificateIssued, CertificateRefused, CertificateSigning, decode
 from services.ca.hierarchy import DEFAULT_ISSUING, DEFAULT_ROOT, ISSUING_DAYS
 from services.ca.projections import CaView
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.events import utc as _utc
-from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
-                                          settings_of)
+from services.runtime.faults import crash_point
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, open_database, periodic,
+                                          processes, settings_of)
+from services.runtime.store import StreamAppend
 from services.runtime.position_cache import PositionCache
 
 log = structlog.get_logger(__name__)
@@ -135,7 +141,7 @@ class CaService(EventSourced):
     tools = CaTools()
 
     # ---- the hierarchy, and CRLs on schedule ---------------------------------------------------------------
-    @catch_up_timer(setting="crl_check_interval")
+    @periodic(setting="crl_check_interval")
     def maintain(self) -> bool:
         """At start and every `crl_check_interval` s: create the default hierarchy if there is none; publish a CRL
         for each CA — revoked ones too, so theirs never lapses — that had a revocation since its last CRL, or whose
@@ -255,58 +261,107 @@ class CaService(EventSourced):
         return [c["certificate_pem"] for c in chain]
 
     # ---- signing ------------------------------------------------------------------------------------------
+    applications = processes("enrollment", policy="sign_applications")
+
+    def sign_applications(self, unit, envelopes) -> None:
+        """The issuance pipeline's CA step (DESIGN §3.6), a batch of enrollment's events in one transaction: each
+        application (an event with a signing_request; its event id is the application id) is judged, linted and
+        signed, or refused; then every outcome is appended at once — `certificate_signing` + `certificate_issued`
+        per certificate, `certificate_refused` otherwise — together with the tracking row. A crash before the
+        commit (the signatures made, their record not) leaves nothing: the certificates never left this process,
+        and the batch is signed afresh after the restart. Applications answered already (the `applications`
+        table; its primary key also stops a racing replica) are skipped."""
+        applications = [e for e in envelopes if e.payload.get(contract.SIGNING_REQUEST_FIELD)]
+        if not applications:
+            return
+        answered = self._view.answered(unit.conn, [e.event_id for e in applications])
+        now = self.store.clock()
+        appends = []
+        for envelope in applications:
+            if envelope.event_id in answered:
+                continue
+            request = envelope.payload[contract.SIGNING_REQUEST_FIELD]
+            try:
+                values = load_payload(contract.IssueCertificateV2(), {**request, "dry_run": False})
+                signed = self._signature(values, now, application_id=envelope.event_id)
+                appends.append(StreamAppend(_cert_stream(signed.serial), 0, tuple(signed.events)))
+            except DomainError as refused:
+                findings = refused.details.get("findings", []) if isinstance(refused.details, dict) else []
+                event = CertificateRefused(request.get("ca_id"), str(request.get("request_id", "")),
+                                           envelope.event_id, refused.code, refused.message, findings)
+                appends.append(StreamAppend(f"application-{envelope.event_id}", 0, (event.encode(),)))
+                log.info("certificate_refused", request_id=event.request_id, application_id=envelope.event_id,
+                         code=refused.code)
+        if not appends:
+            return
+        crash_point("ca.signed")
+        unit.append_streams(appends, {"correlation_id": applications[-1].correlation_id, "actor": "system:ca",
+                                      "causation_id": applications[-1].event_id})
+        unit.after_commit.append(lambda: crash_point("ca.committed"))
+
     @rpc(expected_exceptions=EXPECTED)
     def issue_certificate(self, payload: dict) -> dict:
+        """Sign one request directly (tests, and `dry_run`: the lint alone, nothing recorded). The enrollment
+        paths apply through the pipeline instead (sign_applications)."""
         values = load_payload(contract.IssueCertificateV2(), payload)
+        now = self.store.clock()
+        if values["dry_run"]:
+            return {"findings": self._signature(values, now, dry_run=True)}
+        for _attempt in range(SERIAL_ATTEMPTS):
+            signed = self._signature(values, now)
+            try:
+                self.store.append(_cert_stream(signed.serial), 0, signed.events, self.context.metadata())
+            except ConcurrencyConflict:
+                log.warning("serial_collision", serial=signed.serial)   # 159 random bits: practically never
+                continue
+            return signed.answer
+        raise PolicyViolation("no free serial after several attempts", code="serial_unavailable")
+
+    def _signature(self, values: dict, now: datetime, application_id: str | None = None, dry_run: bool = False):
+        """Judge, lint and sign one request (IssueCertificateV2 as loaded): a `Signed` (its two events and the
+        RPC answer), or with `dry_run` the lint's findings. Refuses (DomainError) before anything is signed: a CA
+        that is not an issuing one or is revoked, the certificate rules (issuance.judge), any lint ERROR."""
         ca = self._ca(str(values["ca_id"])) if values["ca_id"] else self._default_issuing()
         if ca["kind"] != "issuing":
             raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
         domain.check_can_issue(ca)                                     # a revoked CA signs nothing more
         csr = self._csr(values["csr_pem"])
-        now = self.store.clock()
         judged = issuance.judge(values, csr.public_key(), now)       # the CA's own rules, before any serial
         issuer_cert = self.tools.certificate(ca)
-        issuer_key = self.tools.keys.get(ca["key_ref"])
         not_before = now - BACKDATE
         not_after = min(x509build.validity_end(not_before, values["term_days"]), issuer_cert.not_valid_after_utc)
-        for _attempt in range(SERIAL_ATTEMPTS):
-            spec = self._spec(judged, ca["ca_id"], csr, x509build.new_serial(), not_before, not_after)
-            tbs = x509build.tbs_for_lint(spec, issuer_cert)
-            findings = lint.lint_certificate(tbs, judged.lint_profile)
-            errors = lint.errors(findings)
-            if errors:
-                hint = ""
-                if judged.lint_profile == "serverauth" and any(
-                        "authorityInfoAccess" in (f.path or "") or "cRLDistributionPoints" in (f.path or "")
-                        for f in errors):
-                    hint = (" (the CRL and OCSP links come from CERTPLANE_PUBLIC_BASE_URL, which must be the "
-                            "public DNS name clients reach Certplane at)")
-                raise PolicyViolation("the certificate would break the rules it is linted against; nothing was "
-                                      "signed" + hint, {"findings": [_finding(f) for f in errors]},
-                                      code="lint_failed")
-            if values["dry_run"]:
-                return {"findings": [_finding(f) for f in findings]}
-            serial = _hex(spec.serial)
-            signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
-                                         list(judged.names.sans), not_before.isoformat(), not_after.isoformat(),
-                                         _sha256(tbs))
-            try:
-                self.store.append(_cert_stream(serial), 0, [signing.encode()], self.context.metadata())
-            except ConcurrencyConflict:
-                log.warning("serial_collision", serial=serial)   # 159 random bits: practically never
-                continue
-            certificate = x509build.build_leaf(spec, issuer_cert, issuer_key)
-            pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-            fingerprint = certificate.fingerprint(_SHA256).hex()
-            issued = CertificateIssued(ca["ca_id"], serial, values["request_id"], pem, fingerprint,
-                                       not_before.isoformat(), not_after.isoformat())
-            self.store.append(_cert_stream(serial), 1, [issued.encode()], self.context.metadata())
-            log.info("certificate_issued", serial=serial, ca_id=ca["ca_id"], request_id=values["request_id"],
-                     sha256_fingerprint=fingerprint)
-            return {"serial": serial, "ca_id": ca["ca_id"], "certificate_pem": pem,
-                    "chain_pem": self.chain(ca["ca_id"]), "not_before": not_before.isoformat(),
-                    "not_after": not_after.isoformat(), "sha256_fingerprint": fingerprint}
-        raise PolicyViolation("no free serial after several attempts", code="serial_unavailable")
+        spec = self._spec(judged, ca["ca_id"], csr, x509build.new_serial(), not_before, not_after)
+        tbs = x509build.tbs_for_lint(spec, issuer_cert)
+        findings = lint.lint_certificate(tbs, judged.lint_profile)
+        errors = lint.errors(findings)
+        if errors:
+            hint = ""
+            if judged.lint_profile == "serverauth" and any(
+                    "authorityInfoAccess" in (f.path or "") or "cRLDistributionPoints" in (f.path or "")
+                    for f in errors):
+                hint = (" (the CRL and OCSP links come from CERTPLANE_PUBLIC_BASE_URL, which must be the "
+                        "public DNS name clients reach Certplane at)")
+            raise PolicyViolation("the certificate would break the rules it is linted against; nothing was "
+                                  "signed" + hint, {"findings": [_finding(f) for f in errors]},
+                                  code="lint_failed")
+        if dry_run:
+            return [_finding(f) for f in findings]
+        serial = _hex(spec.serial)
+        certificate = x509build.build_leaf(spec, issuer_cert, self.tools.keys.get(ca["key_ref"]))
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        fingerprint = certificate.fingerprint(_SHA256).hex()
+        chain = self.chain(ca["ca_id"])
+        signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
+                                     list(judged.names.sans), not_before.isoformat(), not_after.isoformat(),
+                                     _sha256(tbs))
+        issued = CertificateIssued(ca["ca_id"], serial, values["request_id"], pem, fingerprint,
+                                   not_before.isoformat(), not_after.isoformat(), application_id, chain)
+        log.info("certificate_issued", serial=serial, ca_id=ca["ca_id"], request_id=values["request_id"],
+                 sha256_fingerprint=fingerprint)
+        return _Signed(serial, [signing.encode(), issued.encode()],
+                       {"serial": serial, "ca_id": ca["ca_id"], "certificate_pem": pem, "chain_pem": chain,
+                        "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
+                        "sha256_fingerprint": fingerprint})
 
     # ---- revocation, CRL, OCSP ----------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -480,6 +535,13 @@ class CaService(EventSourced):
             entries.add(batch)
             greenthread.sleep(0)        # SQLite reads a batch without yielding (~50 ms): others run in between
         return entries
+
+
+@dataclass(frozen=True)
+class _Signed:
+    serial: str
+    events: list
+    answer: dict
 
 
 def _signed_crl(cert: x509.Certificate, key, entries: x509build.CrlEntries, number: int, this_update: datetime,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Iterable
 
+from contracts.coverage import grants_to  # noqa: F401  (the rule is shared with enrollment: contracts/coverage.py)
 from contracts.errors import Conflict, Forbidden, NotFound
 from services.domains.commands import AddDelegation, DecideDelegation, NewDelegation, RemoveDelegation
 
@@ -52,16 +53,6 @@ class Kinds:
     approved: type
     rejected: type
     removed: type
-
-
-def grants_to(grant_organization: str, grant_department: str | None, organization_id: str,
-              department_id: str | None) -> bool:
-    """Does a delegation to (grant_organization, grant_department) cover a certificate for the organization (and
-    department)? An organization's delegation covers the organization and each of its departments; a department's
-    covers that department only."""
-    if grant_department is None:
-        return grant_organization == organization_id
-    return grant_department == department_id
 
 
 # ---- evolving ---------------------------------------------------------------------------------------------------

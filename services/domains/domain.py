@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from contracts.domains import DCV_EMAIL_LOCAL_PARTS, HTTP_FILE_PATH, TXT_LABEL
 from contracts.errors import Conflict, InvalidRequest, NotFound
-from contracts import names
+from contracts import coverage, names
 from services.domains import delegation
 from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, RecordCheck,
                                        RemoveDelegation, StartDcv, UpdateDomain)
@@ -256,38 +256,5 @@ def decide_record_check(state: Domain, cmd: RecordCheck) -> list:
 def may_issue(name: str, covering: list[dict], organization_id: str, department_id: str | None, cert_type: str,
               now: datetime) -> dict:
     """The answer (contracts MayIssueV1) from the domains covering `name`, closest first (projections.covering).
-    A delegation to an organization covers its departments; one to a department covers only that department
-    (delegation.grants_to). Evidence counts when fresh and when its method covers the name (names.evidence_covers)."""
-    def granted(grant, statuses) -> bool:
-        org, dept, grant_type, status = grant
-        return grant_type == cert_type and status in statuses and delegation.grants_to(org, dept, organization_id,
-                                                                                      department_id)
-
-    chosen, reason = None, "not_delegated"
-    for entry in covering:
-        if any(granted(g, ("approved",)) for g in entry["grants"]):
-            if entry["active"]:
-                chosen, reason = entry, None
-                break
-            reason = "domain_inactive"
-        elif reason == "not_delegated" and any(granted(g, ("requested",)) for g in entry["grants"]):
-            reason = "delegation_pending"
-        elif reason == "not_delegated" and any(
-                granted((g[0], g[1], cert_type, g[3]), ("approved",)) for g in entry["grants"]):
-            reason = "not_delegated_for_type"
-    evidence = [e for e in covering if e["evidence_expires_at"] is not None
-                and names.evidence_covers(e["name"], e["evidence_method"], name)]
-    fresh = [e for e in evidence if now < e["evidence_expires_at"]]
-    closest = chosen or (covering[0] if covering else None)
-    if fresh:
-        status = DcvStatus.VALIDATED
-    elif evidence:
-        status = DcvStatus.EXPIRED
-    else:
-        status = DcvStatus.NOT_VALIDATED
-    latest = max((e["evidence_expires_at"] for e in fresh or evidence), default=None)
-    return {"allowed": chosen is not None, "reason": reason, "name": name,
-            "domain_id": closest["domain_id"] if closest else None,
-            "domain_name": closest["name"] if closest else None,
-            "dcv_status": str(status), "fresh_dcv": bool(fresh),
-            "evidence_expires_at": latest.isoformat() if latest else None}
+    The rule is contracts/coverage.py's, shared with enrollment's own read model of these domains."""
+    return coverage.may_issue_name(name, covering, organization_id, department_id, cert_type, now)

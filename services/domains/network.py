@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
-from contracts.domains import DCV_NOT_APPLICABLE, NETWORK_BROADEST_PREFIX
+from contracts import coverage
+from contracts.coverage import address_key, network_range  # noqa: F401  (projections.py reads them here)
+from contracts.domains import NETWORK_BROADEST_PREFIX
 from contracts.errors import Conflict, InvalidRequest, NotFound
 from services.domains import delegation
 from services.domains.commands import (AddDelegation, CreateNetwork, DecideDelegation, DeleteNetwork,
@@ -59,16 +61,6 @@ def parse_network(typed: str) -> IpNetwork:
         raise _bad(typed, f"broader than /{broadest} (the broadest IPv{network.version} network that may be "
                           "delegated)", "network_too_broad")
     return network
-
-
-def address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """An address as 32 hex digits, so that comparing keys as text compares addresses (the read model's ranges)."""
-    return f"{int(address):032x}"
-
-
-def network_range(network: IpNetwork) -> tuple[int, str, str]:
-    """(IP version, first address key, last address key) of a network."""
-    return network.version, address_key(network.network_address), address_key(network.broadcast_address)
 
 
 @dataclass(frozen=True)
@@ -164,25 +156,5 @@ def decide_delegation(state: Network, cmd: DecideDelegation) -> list:
 def may_issue(address: str, containing: dict | None, organization_id: str, department_id: str | None,
               cert_type: str) -> dict:
     """The answer (contracts MayIssueV1) from the network containing the (normalised) address, if any
-    (projections.NetworksView.containing: its id, cidr, active flag and grants). The same rule as for names
-    (delegation.grants_to); no DCV exists for an address, so dcv_status is `not_applicable`."""
-    holder = "department" if department_id is not None else "organization"
-    ours = [g for g in containing["grants"] if delegation.grants_to(g[0], g[1], organization_id, department_id)] \
-        if containing is not None else []
-    if not ours:          # a network delegated only to others is not named: the caller learns nothing of it
-        containing = None
-        reason = f"{address} lies in no network delegated to this {holder} for {cert_type}"
-    elif not any(t == cert_type and s == "approved" for _o, _d, t, s in ours):
-        cidr = containing["cidr"]
-        if any(t == cert_type and s == "requested" for _o, _d, t, s in ours):
-            reason = f"{address} lies in {cidr}, whose delegation to this {holder} for {cert_type} awaits approval"
-        else:                                                    # another type, or rejected
-            reason = f"{address} lies in {cidr}, which is not delegated to this {holder} for {cert_type}"
-    elif not containing["active"]:
-        reason = f"{address} lies in {containing['cidr']}, which is inactive"
-    else:
-        reason = None
-    return {"allowed": reason is None, "reason": reason, "name": address, "domain_id": None, "domain_name": None,
-            "network_id": containing["network_id"] if containing else None,
-            "network": containing["cidr"] if containing else None,
-            "dcv_status": DCV_NOT_APPLICABLE, "fresh_dcv": False, "evidence_expires_at": None}
+    (projections.NetworksView.containing). The rule is contracts/coverage.py's, shared with enrollment."""
+    return coverage.may_issue_address(address, containing, organization_id, department_id, cert_type)

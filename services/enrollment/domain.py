@@ -1,10 +1,12 @@
 """Certificate profiles and SSL requests: state, evolve, decide. Pure: no I/O, no clock, no logging.
 
 Streams: `profile-<id>` and `ssl-<id>`. The SSL lifecycle is `requested → approved → applied → issued →
-downloaded`, with `declined` (from requested), `revoked` (from issued or downloaded) and `expired` (derived from
-notAfter when read). `applied` is recorded together with the approval, before the CA is asked, so of two racing
-approvals only one reaches the CA (the other's append fails: 409). Who may approve is the gateway's decision;
-"never the requester" is also enforced here.
+downloaded`, with `declined` (from requested or failed), `failed` (the CA refused the application: from applied),
+`revoked` (from issued or downloaded) and `expired` (derived from notAfter when read). `applied` is recorded
+together with the approval and carries the signing request the CA's processor signs (the issuance pipeline,
+DESIGN §3.6), so of two racing approvals only one reaches the CA (the other's append fails: 409). A failed request
+may be approved again (a new application) or declined. Who may approve is the gateway's decision; "never the
+requester" is also enforced here.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class Status(StrEnum):
     DECLINED = "declined"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def evolve(state: Ssl, event) -> Ssl:
         case SslApplied():
             return replace(state, status=Status.APPLIED)
         case SslIssuanceFailed():
-            return replace(state, status=Status.APPROVED)
+            return replace(state, status=Status.FAILED)
         case SslIssued():
             return replace(state, status=Status.ISSUED, serial=event.serial)
         case SslDownloaded():
@@ -139,14 +142,16 @@ def _profile(state: Profile, profile_id: str) -> Profile:
 
 # ---- SSL requests -------------------------------------------------------------------------------------------
 
-def decide_request(state: Ssl, requested: SslRequested, approved_by: str | None) -> list:
-    """A new request; with `approved_by`, approved (and applied) in the same append: no approval needed, or the
-    requester holds "SSL auto approve"."""
+def decide_request(state: Ssl, requested: SslRequested, approved_by: str | None,
+                   signing_request: dict | None = None) -> list:
+    """A new request; with `approved_by`, approved and applied (with `signing_request`, what the CA is to sign) in
+    the same append: no approval needed, or the requester holds "SSL auto approve"."""
     if state.exists:
         raise Conflict("a request with this id exists", code="ssl_exists")
     events: list = [requested]
     if approved_by is not None:
-        events += [SslApproved(requested.ssl_id, approved_by, None, True), SslApplied(requested.ssl_id)]
+        events += [SslApproved(requested.ssl_id, approved_by, None, True),
+                   SslApplied(requested.ssl_id, signing_request)]
     return events
 
 
@@ -161,22 +166,23 @@ def check_renewable(state: Ssl, ssl_id: str, replace: bool) -> None:
                        code=f"ssl_{state.status}")
 
 
-def decide_approve(state: Ssl, ssl_id: str, approver: str, message: str | None) -> list:
-    """Approve a waiting request — or approve again one whose issuance failed (it rests in `approved` only then:
-    the CA refused or did not answer), which applies it to the CA once more."""
+def decide_approve(state: Ssl, ssl_id: str, approver: str, message: str | None,
+                   signing_request: dict | None = None) -> list:
+    """Approve a waiting request — or approve again one whose issuance failed (`failed`; `approved` at rest is
+    how versions before the pipeline left it), which applies it to the CA once more."""
     _existing(state, ssl_id)
-    if state.status not in (Status.REQUESTED, Status.APPROVED):
+    if state.status not in (Status.REQUESTED, Status.APPROVED, Status.FAILED):
         raise Conflict(f"the request is {state.status}, not waiting for approval", {"status": str(state.status)},
                        code=f"ssl_{state.status}")
     if approver == state.requested_by:
         raise Forbidden("the requester cannot approve their own request", {"missing": "another administrator"},
                         code="own_request")
-    return [SslApproved(ssl_id, approver, message, False), SslApplied(ssl_id)]
+    return [SslApproved(ssl_id, approver, message, False), SslApplied(ssl_id, signing_request)]
 
 
 def decide_decline(state: Ssl, ssl_id: str, admin: str, reason: str) -> list:
     _existing(state, ssl_id)
-    if state.status not in (Status.REQUESTED, Status.APPROVED):     # approved and at rest: its issuance failed
+    if state.status not in (Status.REQUESTED, Status.APPROVED, Status.FAILED):  # approved at rest: failed before
         raise Conflict(f"the request is {state.status}; only a waiting request can be declined",
                        {"status": str(state.status)}, code=f"ssl_{state.status}")
     return [SslDeclined(ssl_id, admin, reason)]
@@ -188,10 +194,11 @@ def decide_issued(state: Ssl, issued: SslIssued) -> list:
     return [issued]
 
 
-def decide_issuance_failed(state: Ssl, ssl_id: str, reason: str, findings: list[dict]) -> list:
+def decide_issuance_failed(state: Ssl, ssl_id: str, reason: str, findings: list[dict],
+                           code: str | None = None) -> list:
     if state.status is not Status.APPLIED:
         return []
-    return [SslIssuanceFailed(ssl_id, reason, findings)]
+    return [SslIssuanceFailed(ssl_id, reason, findings, code)]
 
 
 def decide_downloaded(state: Ssl, ssl_id: str, fmt: str, by: str) -> list:

@@ -86,6 +86,7 @@ class SslApplied(DomainEvent):
     schema = contract.SslAppliedV1
 
     ssl_id: str
+    signing_request: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class SslIssuanceFailed(DomainEvent):
     ssl_id: str
     reason: str
     findings: list[dict]
+    code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ class EnrollmentView:
             sa.Column("approved_by", sa.String(80)),
             sa.Column("declined_reason", sa.String(1024)),
             sa.Column("last_error", sa.String(2000)),
+            sa.Column("last_findings", sa.JSON),               # the lint's findings of the last refusal
+            sa.Column("last_error_code", sa.String(40)),         # and the CA's code for it (lint_failed, ...)
             sa.Column("serial", sa.String(42), index=True),
             sa.Column("ca_id", sa.String(36)),
             sa.Column("not_before", sa.DateTime(timezone=True)),
@@ -80,6 +82,8 @@ class EnrollmentView:
             sa.Index("ssl_certificates_not_after", "not_after", "ssl_id"),
             sa.Index("ssl_certificates_common_name", "common_name", "ssl_id"),
         )
+
+        self.status_query = sa.select(self.ssl.c.status).where(self.ssl.c.ssl_id == sa.bindparam("ssl_id"))
 
     # ---- updating -----------------------------------------------------------------------------------------
     def apply(self, conn: sa.Connection, event: Envelope) -> None:
@@ -116,10 +120,13 @@ class EnrollmentView:
                 conn.execute(ssl.update().where(one).values(status="approved", approved_by=p["approved_by"],
                                                             updated_at=at))
             case "ssl_applied.v1":
-                conn.execute(ssl.update().where(one).values(status="applied", last_error=None, updated_at=at))
+                conn.execute(ssl.update().where(one).values(status="applied", last_error=None, last_findings=None,
+                                                            last_error_code=None, updated_at=at))
             case "ssl_issuance_failed.v1":
-                conn.execute(ssl.update().where(one).values(status="approved", last_error=p["reason"][:2000],
-                                                            updated_at=at))
+                # before the pipeline (no code) a refusal left the request approved, at rest; now it is failed
+                conn.execute(ssl.update().where(one).values(
+                    status="failed" if "code" in p else "approved", last_error=p["reason"][:2000],
+                    last_findings=p["findings"] or None, last_error_code=p.get("code"), updated_at=at))
             case "ssl_issued.v1":
                 conn.execute(ssl.update().where(one).values(
                     status="issued", serial=p["serial"], ca_id=p["ca_id"],
@@ -264,7 +271,9 @@ def ssl_view(row, now: datetime) -> dict:
             "common_name": row["common_name"] or None, "sans": list(row["sans"]), "key_type": row["key_type"],
             "comments": row["comments"], "external_requester": row["external_requester"],
             "auto_renew": row["auto_renew"], "requested_by": row["requested_by"], "approved_by": row["approved_by"],
-            "declined_reason": row["declined_reason"], "last_error": row["last_error"], "serial": row["serial"],
+            "declined_reason": row["declined_reason"], "last_error": row["last_error"],
+            "last_findings": list(row["last_findings"] or []), "last_error_code": row["last_error_code"],
+            "serial": row["serial"],
             "ca_id": row["ca_id"],
             "not_before": utc(row["not_before"]).isoformat() if row["not_before"] else None,
             "not_after": not_after.isoformat() if not_after else None,

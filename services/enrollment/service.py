@@ -1,22 +1,32 @@
 """The enrollment service (SSL part): certificate profiles, and SSL requests from CSR to collected certificate.
-Entrypoints load payloads with contract schemas; the checks that need other services are RPCs here — names to
-`domains.may_issue`, organization data to `orgs`, signing to `ca` — and their answers enter the pure decisions.
+Entrypoints load payloads with contract schemas; the checks come before anything is recorded and need no other
+service: names from enrollment's own copy of domains' facts (facts.DomainFacts, followed), the subject from its copy
+of orgs' facts (facts.OrgSubjects), both read in this service's database.
 
-Issuance without approval (a profile that does not require it, or a requester with "SSL auto approve") asks the
-CA first and records the request, its approval and the certificate in one append afterwards: a lint refusal then
-leaves nothing behind. If this process died between the CA's signature and that append, the CA still holds the
-certificate (its events carry request_id `ssl:<id>`, so it can be found and revoked) but the inventory would not
-show it — the known gap of this order, preferred over recording requests that never got a certificate.
-With approval, `approved` and `applied` are recorded before the CA is asked, so two racing approvals sign once.
+Issuance is the pipeline of DESIGN §3.6: a request that needs no approval is recorded with its approval and its
+application (`ssl_applied`, carrying the signing request) in one append; the ca's processor signs it and records
+`certificate_issued` (or `certificate_refused`); this service's processor (`record_outcomes`) turns that into
+`ssl_issued` (or `ssl_issuance_failed`: status failed). The request's RPC waits up to `issuance_wait` seconds for
+that outcome (Outcomes) and answers with the request as it then is. Nothing is lost at any crash: the application
+is recorded before the answer, each processor commits its outcome with its tracking row, and the CA signs each
+application once (its `applications` table).
+
+The copies of other services' facts lag their source by the time a pushed event takes (milliseconds), or — when a
+push is lost — until the next periodic pull (catch_up_interval, 5 s). While the source does not answer those pulls
+the copy is not confirmed current; after `facts_max_lag` seconds (60) new requests are refused with 503 until it
+is. So a delegation removed at time t is honoured until at most t + facts_max_lag.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import timedelta
 
+import eventlet
+from eventlet.event import Event
 import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,15 +36,18 @@ from nameko.rpc import RpcProxy, rpc
 
 from contracts import certificate_rules as rules
 from contracts import enrollment as contract
-from contracts.errors import EXPECTED, Conflict, DomainError, InvalidRequest, NotFound, PolicyViolation
+from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation, Unavailable
 from services.enrollment import domain, profiles, reports
 from services.enrollment.csr import parse_csr
-from services.enrollment.events import SslIssued, SslRequested, decode
+from services.enrollment.events import SslIssuanceFailed, SslIssued, SslRequested, decode
+from services.enrollment.facts import DomainFacts, OrgSubjects
 from services.enrollment.projections import EnrollmentView, display_name, ssl_view
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
+from services.runtime.faults import crash_point
 from services.runtime.kept_secrets import KeptSecrets
-from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, catch_up_timer, open_database,
-                                          rpc_call, settings_of)
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, follows, open_database, periodic,
+                                          processes, rpc_call, settings_of)
+from services.runtime.store import StreamAppend
 
 log = structlog.get_logger(__name__)
 
@@ -63,18 +76,52 @@ class CollectionIds(DependencyProvider):
         return self.secrets
 
 
+class Outcomes(DependencyProvider):
+    """The requests of this process waiting for their outcome: `wait` returns when the processor here recorded it
+    (`done`), or — if another replica's processor did — when a look at the read model, every quarter second,
+    finds it; at the latest after the wait asked for."""
+
+    POLL_SECONDS = 0.25
+
+    def setup(self):
+        self.waiting: dict[str, Event] = {}
+
+    def wait(self, ssl_id: str, seconds: float, settled) -> None:
+        event = self.waiting.setdefault(ssl_id, Event())
+        deadline = time.monotonic() + seconds
+        try:
+            while not settled():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                with eventlet.Timeout(min(remaining, self.POLL_SECONDS), False):
+                    event.wait()
+        finally:
+            self.waiting.pop(ssl_id, None)
+
+    def done(self, ssl_id: str) -> None:
+        event = self.waiting.get(ssl_id)
+        if event is not None and not event.ready():
+            event.send(True)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class EnrollmentService(EventSourced):
     name = contract.SOURCE
 
     store = EventStoreProvider(projections=[EnrollmentView])
     context = Context()
     collection_ids = CollectionIds()
-    orgs_rpc = RpcProxy("orgs")
-    domains_rpc = RpcProxy("domains")
-    ca_rpc = RpcProxy("ca")
+    ca_rpc = RpcProxy("ca")                 # revocation, and the lint of a request that waits for approval
+    domain_facts = follows("domains", DomainFacts)
+    org_facts = follows("orgs", OrgSubjects)
+    outcomes = processes("ca", policy="record_outcomes")
+    waiting = Outcomes()
 
     # ---- default profiles at first start ------------------------------------------------------------------
-    @catch_up_timer()
+    @periodic(setting="catch_up_interval")
     def ensure_default_profiles(self) -> bool:
         """Create the default profiles once (fixed ids: replicas starting together create each once)."""
         if self.store.read(self._view.all_profiles):
@@ -153,7 +200,7 @@ class EnrollmentService(EventSourced):
                              requester_email=requester_email or r.requester_email, renewal_of=ssl_id,
                              replaces=replace)
 
-    @catch_up_timer(setting="auto_renew_check_interval")
+    @periodic(setting="auto_renew_check_interval")
     def auto_renew(self) -> bool:
         """Certificates marked auto-renew get a renewal request (same CSR, so the same key) `auto_renew_days`
         before they expire; it goes through the profile's approval like any request."""
@@ -181,7 +228,7 @@ class EnrollmentService(EventSourced):
                                          values["term_days"], now)
         organization_id = str(values["organization_id"])
         department_id = str(values["department_id"]) if values["department_id"] else None
-        self._check_names(organization_id, department_id, checked.sans, profile)
+        self._check_names(organization_id, department_id, checked.sans, profile, now)
         trust_class = profiles.trust_class(profile)
         subject = rules.subject_for("ssl", trust_class, self._subject(organization_id, department_id))
         requested = SslRequested(ssl_id, organization_id, department_id, profile["profile_id"], values["term_days"],
@@ -189,17 +236,27 @@ class EnrollmentService(EventSourced):
                                  subject, values["comments"], values["external_requester"], values["auto_renew"],
                                  requested_by, requester_email, renewal_of, replaces, trust_class)
         automatic = auto_approve or not profile["requires_approval"]
-        if not automatic:
-            self._sign(requested, profile, dry_run=True)             # lint now: a bad profile refuses at once
-            events = domain.decide_request(domain.Ssl(), requested, None)
-        else:
-            issued, collection_id = self._sign(requested, profile)
-            events = domain.decide_request(domain.Ssl(), requested, requested_by) + [issued]
-        result = self.store.append(_ssl_stream(ssl_id), 0, [e.encode() for e in events], self.context.metadata())
         if automatic:
-            self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
-            self._supersede(requested)
-        return self.command_result(result, ssl=self.get_ssl(ssl_id))
+            events = domain.decide_request(domain.Ssl(), requested, requested_by,
+                                           _signing_request(requested, profile))
+        else:
+            self._lint(requested, profile)             # a profile whose certificates would fail refuses at once
+            events = domain.decide_request(domain.Ssl(), requested, None)
+        result = self.store.append(_ssl_stream(ssl_id), 0, [e.encode() for e in events], self.context.metadata())
+        crash_point("enrollment.recorded")
+        return self.command_result(result, ssl=self._outcome(ssl_id) if automatic else self.get_ssl(ssl_id))
+
+    def _outcome(self, ssl_id: str) -> dict:
+        """The applied request as it is once the pipeline answered, or after `issuance_wait` seconds (at most 60 %
+        of the RPC timeout, so the caller's call never times out first)."""
+        settings = self.context.settings
+        self.waiting.wait(ssl_id, min(settings.issuance_wait, 0.6 * settings.rpc_timeout),
+                          lambda: self._status(ssl_id) != "applied")
+        return self.get_ssl(ssl_id)
+
+    def _status(self, ssl_id: str) -> str | None:
+        view = self._view
+        return self.store.db.quick_scalar(view.status_query, {"ssl_id": ssl_id})
 
     def _supersede(self, requested: SslRequested) -> None:
         """Replace: the old certificate is revoked as superseded once its successor is issued."""
@@ -209,31 +266,67 @@ class EnrollmentService(EventSourced):
             self.revoke_ssl(requested.renewal_of, requested.requested_by, {"reason": "superseded"})
         except Conflict:
             pass                     # revoked meanwhile by someone else: nothing more to do
+        except Exception as exc:     # noqa: BLE001 — the ca did not answer: logged; revoke it by hand or retry
+            log.warning("supersede_failed", ssl_id=requested.renewal_of, reason=f"{type(exc).__name__}: {exc}")
 
     @rpc(expected_exceptions=EXPECTED)
     def approve_ssl(self, ssl_id: str, approver: str, payload: dict | None = None) -> dict:
+        """Approve (or approve again a failed request): approved and applied in one append, then the outcome as
+        `_outcome` waits for it."""
         values = load_payload(contract.ApproveV1(), payload or {})
         ssl_id = parse_id(ssl_id, "ssl")
-        self.store.execute(_ssl_stream(ssl_id),
-                           _ssl_decider(domain.decide_approve, ssl_id, approver, values["message"]))
-        state = self._fold(self.store.load(_ssl_stream(ssl_id)))
-        profile = self.get_profile(state.request.profile_id)
-        try:
-            issued, collection_id = self._sign(state.request, profile)
-        except Exception as failed:
-            # refused (lint, CA rules) or no answer: the request rests in `approved` with the reason, and can be
-            # approved again (a retry) or declined. After a timeout the CA may still have signed; its events name
-            # the request (request_id ssl:<id>), so such a certificate can be found and revoked.
-            refused = isinstance(failed, DomainError)
-            reason = failed.message if refused else f"the CA did not answer ({type(failed).__name__})"
-            findings = failed.details.get("findings", []) if refused and isinstance(failed.details, dict) else []
-            self.store.execute(_ssl_stream(ssl_id),
-                               _ssl_decider(domain.decide_issuance_failed, ssl_id, reason, findings))
-            raise
-        result = self.store.execute(_ssl_stream(ssl_id), _ssl_decider(domain.decide_issued, issued))
-        self.collection_ids.keep(ssl_id, {"collection_id": collection_id})
-        self._supersede(state.request)
-        return self.command_result(result, ssl=self.get_ssl(ssl_id))
+
+        def decide(history):
+            state = self._fold(history)
+            request = state.request
+            signing = None
+            if request is not None:
+                signing = _signing_request(request, self.get_profile(request.profile_id))
+            return [e.encode() for e in domain.decide_approve(state, ssl_id, approver, values["message"], signing)]
+
+        result = self.store.execute(_ssl_stream(ssl_id), decide)
+        return self.command_result(result, ssl=self._outcome(ssl_id))
+
+    # ---- the pipeline's last step: the CA's answers become the requests' outcomes ---------------------------
+    def record_outcomes(self, unit, envelopes) -> None:
+        """ca's `certificate_issued` / `certificate_refused` for an SSL application (request_id `ssl:<id>`, the
+        application the request's last `ssl_applied`) become `ssl_issued` (with a new collection id, kept in the
+        same transaction) / `ssl_issuance_failed`, appended with the tracking row. Waiting answers are woken, and
+        a replacement's predecessor revoked, once that committed."""
+        appends, versions = [], {}
+        for envelope in envelopes:
+            if envelope.event_type not in ("certificate_issued.v1", "certificate_refused.v1"):
+                continue
+            p = envelope.payload
+            kind, _, ssl_id = str(p.get("request_id", "")).partition(":")
+            if kind != "ssl" or not p.get("application_id"):
+                continue                     # another kind of request, or signed through the RPC
+            stream = _ssl_stream(ssl_id)
+            history = self.store.load(stream, unit.conn)
+            state = self._fold(history)
+            application = next((r.event_id for r in reversed(history) if r.event_type == "ssl_applied.v1"), None)
+            if state.status is not domain.Status.APPLIED or application != p["application_id"] or stream in versions:
+                log.error("ca_outcome_not_applicable", ssl_id=ssl_id, status=str(state.status),
+                          application_id=p["application_id"], serial=p.get("serial"))
+                continue
+            if envelope.event_type == "certificate_issued.v1":
+                collection_id = secrets.token_urlsafe(24)        # 192 bits: the link is the credential
+                self.collection_ids.keep(ssl_id, {"collection_id": collection_id}, unit.conn)
+                outcome = SslIssued(ssl_id, p["serial"], p["ca_id"], p["not_before"], p["not_after"],
+                                    p["sha256_fingerprint"], p["certificate_pem"], list(p.get("chain_pem") or []),
+                                    _sha256(collection_id))
+                unit.after_commit.append(lambda request=state.request: self._supersede(request))
+            else:
+                outcome = SslIssuanceFailed(ssl_id, p["reason"], list(p["findings"]), p["code"])
+            versions[stream] = len(history)
+            appends.append(StreamAppend(stream, len(history), (outcome.encode(),)))
+            unit.after_commit.append(lambda ssl_id=ssl_id: self.waiting.done(ssl_id))
+        if not appends:
+            return
+        crash_point("enrollment.outcome")
+        last = envelopes[-1]
+        unit.append_streams(appends, {"correlation_id": last.correlation_id, "actor": "system:enrollment",
+                                      "causation_id": last.event_id})
 
     @rpc(expected_exceptions=EXPECTED)
     def decline_ssl(self, ssl_id: str, admin: str, payload: dict) -> dict:
@@ -341,13 +434,15 @@ class EnrollmentService(EventSourced):
     def _call(self, method, *args):
         return rpc_call(method, *args, timeout=self.context.settings.rpc_timeout)
 
-    def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict) -> None:
+    def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict, now) -> None:
         """Every name delegated (approved, active) to the organization/department for ssl — a DNS name through a
         delegated domain, an IP address through a delegated network; fresh DCV evidence for a public profile (which
         allows no IP address: certificate_rules refused one already). One refusal names every name that fails and
-        why."""
+        why. Answered from enrollment's copy of domains' facts (contracts/coverage.py decides)."""
+        facts = self._current(self.domain_facts, "domains")
+        with facts.db.engine.connect() as conn:
+            answers = facts.projection.may_issue_names(conn, organization_id, department_id, "ssl", list(names), now)
         refused = {}
-        answers = self._call(self.domains_rpc.may_issue_names, organization_id, department_id, "ssl", list(names))
         for name, answer in answers.items():
             if not answer["allowed"]:
                 refused[name] = answer["reason"]
@@ -359,32 +454,26 @@ class EnrollmentService(EventSourced):
                                   {"names": refused}, code="names_not_allowed")
 
     def _subject(self, organization_id: str, department_id: str | None) -> dict:
-        """O, C, ST, L from the organization and OU from the department (they override the CSR's subject)."""
-        organization = self._call(self.orgs_rpc.get_organization, organization_id)
-        department = None
-        if department_id is not None:
-            department = next((d for d in organization["departments"] if d["department_id"] == department_id), None)
-            if department is None:
-                raise NotFound.of("department", department_id)
-        return {"organization": organization["name"], "organizational_unit": department["name"] if department else None,
-                "country": organization["country"], "state": organization["state"],
-                "locality": organization["city"]}
+        """O, C, ST, L from the organization and OU from the department (they override the CSR's subject), from
+        enrollment's copy of orgs' facts."""
+        facts = self._current(self.org_facts, "orgs")
+        with facts.db.engine.connect() as conn:
+            return facts.projection.subject(conn, organization_id, department_id)
 
-    def _sign(self, requested: SslRequested, profile: dict, dry_run: bool = False):
-        """Ask the CA to sign (or only lint, `dry_run`); (SslIssued, the new collection id) or None."""
-        key_usage, eku = profiles.leaf_extensions(profile, requested.key_type)
-        answer = self._call(self.ca_rpc.issue_certificate, {
-            "request_id": f"ssl:{requested.ssl_id}", "ca_id": profile.get("ca_id"), "cert_type": "ssl",
-            "trust_class": requested.trust_class, "csr_pem": requested.csr_pem,
-            "common_name": requested.common_name, "sans": requested.sans, "subject": requested.subject,
-            "term_days": requested.term_days, "key_usage": sorted(key_usage), "extended_key_usage": list(eku),
-            "dry_run": dry_run})
-        if dry_run:
-            return None
-        collection_id = secrets.token_urlsafe(24)                   # 192 bits: the link is the credential
-        return SslIssued(requested.ssl_id, answer["serial"], answer["ca_id"], answer["not_before"],
-                         answer["not_after"], answer["sha256_fingerprint"], answer["certificate_pem"],
-                         answer["chain_pem"], _sha256(collection_id)), collection_id
+    def _current(self, follower, source: str):
+        """The follower, if its copy was confirmed current (a complete pull) within facts_max_lag seconds."""
+        confirmed = follower.last_caught_up
+        lag = self.context.settings.facts_max_lag
+        if confirmed is None or time.monotonic() - confirmed > lag:
+            raise Unavailable(f"enrollment's copy of {source}' facts is not confirmed current (it could not reach "
+                              f"{source} for over {lag:g} s, or it is starting); try again shortly",
+                              {"source": source}, code="facts_not_current")
+        return follower
+
+    def _lint(self, requested: SslRequested, profile: dict) -> None:
+        """Ask the CA to lint the certificate this request would get (nothing is signed or recorded): a request
+        that waits for approval learns at once if its profile's certificates would fail."""
+        self._call(self.ca_rpc.issue_certificate, {**_signing_request(requested, profile), "dry_run": True})
 
     # ---- the console's dashboard and certificate page (services/enrollment/reports.py) ----------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -408,6 +497,15 @@ class EnrollmentService(EventSourced):
         if row and row["renewed_by"]:
             successor = next(iter(self.store.load(_ssl_stream(row["renewed_by"]))), None)
         return reports.ssl_history(records, successor)
+
+
+def _signing_request(requested: SslRequested, profile: dict) -> dict:
+    """What the CA is asked to sign for this request (contracts/ca.py IssueCertificateV2, without dry_run)."""
+    key_usage, eku = profiles.leaf_extensions(profile, requested.key_type)
+    return {"request_id": f"ssl:{requested.ssl_id}", "ca_id": profile.get("ca_id"), "cert_type": "ssl",
+            "trust_class": requested.trust_class, "csr_pem": requested.csr_pem,
+            "common_name": requested.common_name, "sans": list(requested.sans), "subject": requested.subject,
+            "term_days": requested.term_days, "key_usage": sorted(key_usage), "extended_key_usage": list(eku)}
 
 
 def _check_format(fmt: str) -> None:

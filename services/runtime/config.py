@@ -52,6 +52,8 @@ database in which each service gets its own schema.
 | crl_validity_days    | CERTPLANE_CRL_VALIDITY_DAYS          | 7 (nextUpdate; at most 10, DESIGN §6) |
 | auto_renew_days      | CERTPLANE_AUTO_RENEW_DAYS            | 30 (an auto-renew certificate is renewed this long before expiry) |
 | auto_renew_check_interval | CERTPLANE_AUTO_RENEW_CHECK_INTERVAL | 3600 (seconds)            |
+| issuance_wait        | CERTPLANE_ISSUANCE_WAIT              | 5 (seconds a request waits for its certificate before 202) |
+| facts_max_lag        | CERTPLANE_FACTS_MAX_LAG              | 60 (seconds; enrollment refuses new requests, 503, when its copy of domains' or orgs' facts has not been confirmed current for longer) |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -117,6 +119,8 @@ class Settings:
     crl_validity_days: float = 7.0
     auto_renew_days: float = 30.0
     auto_renew_check_interval: float = 3600.0
+    issuance_wait: float = 5.0
+    facts_max_lag: float = 60.0
 
     @property
     def embedded(self) -> bool:
@@ -147,7 +151,9 @@ class Settings:
             # the gateway's workers wait on RPCs and hold no resource per worker but a short DB checkout (its
             # read models' pools queue them), so it gets many; see services/runtime/nameko_glue.py
             "SERVICE_CONTAINER_CLS": "services.runtime.nameko_glue.CertplaneContainer",
-            "MAX_WORKERS_BY_SERVICE": {"gateway": self.http_max_workers},
+            # enrollment's request workers wait (issuance_wait) for the pipeline's outcome without holding anything
+            # but a greenthread; its processor needs free workers meanwhile, or the waits would only time out
+            "MAX_WORKERS_BY_SERVICE": {"gateway": self.http_max_workers, "enrollment": ENROLLMENT_MAX_WORKERS},
             "parent_calls_tracked": 10,
         }
         if self.embedded:
@@ -155,6 +161,8 @@ class Settings:
             config["TRANSPORT_OPTIONS"] = {"polling_interval": 0.01}
         return config
 
+
+ENROLLMENT_MAX_WORKERS = 100
 
 ENVIRONMENT_VARIABLES = {
     "amqp_uri": "AMQP_URI",
@@ -202,6 +210,8 @@ ENVIRONMENT_VARIABLES = {
     "crl_validity_days": "CERTPLANE_CRL_VALIDITY_DAYS",
     "auto_renew_days": "CERTPLANE_AUTO_RENEW_DAYS",
     "auto_renew_check_interval": "CERTPLANE_AUTO_RENEW_CHECK_INTERVAL",
+    "issuance_wait": "CERTPLANE_ISSUANCE_WAIT",
+    "facts_max_lag": "CERTPLANE_FACTS_MAX_LAG",
 }
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -232,7 +242,8 @@ _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_he
            "dns_timeout": float, "dcv_http_allow_private": _boolean, "dcv_http_timeout": float, "dcv_http_port": int, "dcv_https_port": int,
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
            "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
-           "auto_renew_days": float, "auto_renew_check_interval": float}
+           "auto_renew_days": float, "auto_renew_check_interval": float, "issuance_wait": float,
+           "facts_max_lag": float}
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:

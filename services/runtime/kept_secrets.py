@@ -19,10 +19,14 @@ class KeptSecrets:
                               sa.Column("value", sa.JSON, nullable=False))
         db.create_tables(metadata)
 
-    def keep(self, key: str, value: dict) -> None:
-        with self.db.writer() as conn, conn.begin():
-            conn.execute(self.table.delete().where(self.table.c.key == key))
-            conn.execute(self.table.insert().values(key=key, value=value))
+    def keep(self, key: str, value: dict, conn=None) -> None:
+        """Keep `value` under `key`; `conn`: in that transaction (the event that records the hash commits with it)."""
+        if conn is None:
+            with self.db.writer() as own, own.begin():
+                self.keep(key, value, own)
+            return
+        conn.execute(self.table.delete().where(self.table.c.key == key))
+        conn.execute(self.table.insert().values(key=key, value=value))
 
     def get(self, key: str) -> dict | None:
         with self.db.engine.connect() as conn:

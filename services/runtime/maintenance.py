@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from services.runtime.config import load_settings
-from services.runtime.nameko_glue import EventStoreProvider, FollowerProvider
+from services.runtime.nameko_glue import EventStoreProvider, FollowerProvider, ProcessorProvider
 from services.runtime.store import EventStore
 
 
@@ -25,6 +25,8 @@ def rebuild_projections(service_cls) -> dict:
         result["replayed_events"] = _store(service_cls).rebuild_projections()
     settings = load_settings()
     for provider in _providers(service_cls, FollowerProvider):
+        if isinstance(provider, ProcessorProvider):
+            continue        # a processor acts on events (it appends); replaying them would act again
         follower = provider.build(settings, service_cls.name)
         follower.rewind()
         result.setdefault("rewound_followers", []).append(provider.source)

@@ -2,9 +2,11 @@
 
 - `EventStoreProvider`: a service's event store (and its relay, started with the container).
 - `EventSourced`: the `read_events` RPC every producer offers followers.
-- `FollowerProvider` + `follow(source)`: keep a read model of another service's events.
+- `follows(source, projection)` / `processes(source, policy=...)`: one line declares a read model of another
+  service's events, or a processor acting on them (Following makes the entrypoints: the pushed events, the
+  periodic pull, the producer's RPC proxy).
 - `Context`: correlation id, actor and causation id of the current worker (propagated over RPC by nameko).
-- `CatchUpTimer`: the follower's periodic pull (interval from configuration, quick retry after a failure).
+- `periodic(setting=...)`: periodic work (profile seeding, auto-renew, CRLs) at start and every N seconds.
 - `CertplaneContainer`: nameko's container with the worker count per service (MAX_WORKERS_BY_SERVICE).
 - `rpc_call`: an RPC with a timeout (nameko 2.14's RpcProxy waits forever for a dead service).
 """
@@ -19,7 +21,6 @@ import eventlet
 import sqlalchemy as sa
 import structlog
 from kombu import Queue
-from nameko.amqp.publish import Publisher
 from nameko.containers import ServiceContainer, get_service_name
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
@@ -31,7 +32,8 @@ from nameko.timer import Timer
 from contracts.errors import EXPECTED
 from services.runtime.config import Settings
 from services.runtime.db import Database, make_database
-from services.runtime.follower import Follower
+from services.runtime.follower import Follower, Processor
+from services.runtime.publisher import BatchPublisher
 from services.runtime.relay import Relay, RelayLock
 from services.runtime.store import AppendResult, EventStore, system_clock
 
@@ -152,14 +154,9 @@ class EventStoreProvider(DependencyProvider):
         self.store = self.build_store(settings, service)
         db = self.store.db
         exchange = get_event_exchange(service, self.container.config)
-        publisher = Publisher(settings.amqp_uri, use_confirms=True, serializer="json", declare=[exchange])
-
-        def publish(message: dict, routing_key: str) -> None:
-            publisher.publish(message, exchange=exchange, routing_key=routing_key,
-                              extra_headers={"nameko.correlation_id": message.get("correlation_id") or ""})
-
+        self.publisher = BatchPublisher(settings.amqp_uri, exchange, self.container.config.get("TRANSPORT_OPTIONS"))
         lock_path = None if db.is_postgres else str(Path(settings.var_dir) / f"{service}.relay.lock")
-        self.relay = Relay(self.store, publish, RelayLock(self.store, lock_path))
+        self.relay = Relay(self.store, self.publisher.publish_batch, RelayLock(self.store, lock_path))
 
     def build_store(self, settings: Settings, service: str) -> EventStore:
         """The service's store, its tables created."""
@@ -176,6 +173,7 @@ class EventStoreProvider(DependencyProvider):
 
     def stop(self):
         self.relay.stop()
+        self.publisher.close()
 
     def kill(self):
         self.relay.stop()
@@ -184,7 +182,69 @@ class EventStoreProvider(DependencyProvider):
         return StoreHandle(self.store, WorkerInfo(worker_ctx))
 
 
-class EventSourced:
+class Following:
+    """Base of every service that follows another's events. For each `follows(...)` / `processes(...)` attribute it
+    adds, when the class is made: the producer's RPC proxy, a `@follow` entrypoint for the pushed events and a
+    periodic pull (`_catch_up_timer`, also at start) — what each relation used to spell out in four pieces."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in vars(cls):
+            return                  # a base class, not a service
+        for attribute, provider in list(vars(cls).items()):
+            if isinstance(provider, FollowerProvider) and provider.declared:
+                _wire(cls, attribute, provider)
+
+
+def _wire(cls, attribute: str, provider: "FollowerProvider") -> None:
+    source, proxy_name = provider.source, f"_{provider.source}_events_rpc"
+    if not hasattr(cls, proxy_name):
+        from nameko.rpc import RpcProxy
+        setattr(cls, proxy_name, RpcProxy(source))
+
+    def reader(self):
+        proxy = getattr(self, proxy_name)
+        return lambda after, limit: rpc_call(proxy.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
+
+    def policy(self):
+        return getattr(self, provider.policy) if provider.policy else None
+
+    def on_event(self, message: dict) -> None:
+        follower = getattr(self, attribute)
+        follower.receive(message, reader(self), policy(self))
+        if provider.then:
+            getattr(self, provider.then)()
+
+    def pull(self) -> bool:
+        follower = getattr(self, attribute)
+        if not catch_up(follower, reader(self), policy(self)):
+            return False
+        if provider.then:
+            getattr(self, provider.then)()
+        return True
+
+    on_event.__name__ = on_event.__qualname__ = f"on_{attribute}_event"
+    pull.__name__ = pull.__qualname__ = f"catch_up_{attribute}"
+    on_event.__doc__ = f"{source}'s events, pushed: applied in batches to `{attribute}`."
+    pull.__doc__ = f"At start and every catch_up_interval: pull what `{attribute}` missed of {source}'s events."
+    setattr(cls, on_event.__name__, follow(source, cls.name)(on_event))
+    setattr(cls, pull.__name__, _catch_up_timer()(pull))
+
+
+def follows(source: str, projection_cls, database_name: str | None = None, then: str | None = None):
+    """`facts = follows("orgs", OrgFacts)` in a Following service: a read model of `source`'s events in this
+    service's database. `then`: a method of the service to call after each pushed event and each pull."""
+    return FollowerProvider(source, projection_cls, database_name, declared=True, then=then)
+
+
+def processes(source: str, policy: str):
+    """`outcomes = processes("ca", policy="record_outcomes")`: a processor of `source`'s events — the service's
+    method `policy(unit, envelopes)` acts on each batch inside the store transaction that also records the
+    tracking row (follower.Processor)."""
+    return ProcessorProvider(source, policy)
+
+
+class EventSourced(Following):
     """Base of every service that owns an event store (`store = EventStoreProvider(...)`)."""
 
     def command_result(self, result: AppendResult, **answer) -> dict:
@@ -213,10 +273,15 @@ def follow(source: str, consumer: str):
 class FollowerProvider(DependencyProvider):
     """A read model of `source`'s events kept in this service's own database, with its tracking row."""
 
-    def __init__(self, source: str, projection_cls, database_name: str | None = None):
+    policy: str | None = None
+
+    def __init__(self, source: str, projection_cls, database_name: str | None = None, declared: bool = False,
+                 then: str | None = None):
         self.source = source
         self.projection_cls = projection_cls
         self.database_name = database_name   # whose database holds the read model (default: this service's)
+        self.declared = declared             # made by follows(): Following wires its entrypoints
+        self.then = then
         self.follower: Follower | None = None
 
     def setup(self):
@@ -239,10 +304,42 @@ class FollowerProvider(DependencyProvider):
         return self.follower
 
 
+class ProcessorProvider(FollowerProvider):
+    """A processor of `source`'s events (follower.Processor) on this service's own store: its tracking row in the
+    store's database, its appends in the store's transaction. Built on first use (nameko starts extensions
+    together, so the first pull may come before this provider's start; every setup is done by then)."""
+
+    def __init__(self, source: str, policy: str):
+        super().__init__(source, None, declared=True)
+        self.policy = policy
+        self._building = threading.Lock()
+
+    def setup(self):
+        pass
+
+    def get_dependency(self, worker_ctx):
+        if self.follower is None:
+            with self._building:
+                if self.follower is None:
+                    store = next(d for d in self.container.dependencies if isinstance(d, EventStoreProvider)).store
+                    self.follower = self.build_on(store)
+        return self.follower
+
+    def build_on(self, store: EventStore) -> Processor:
+        processor = Processor(store, self.source)
+        store.db.create_tables(processor.tracking.metadata)
+        processor.setup()
+        return processor
+
+    def build(self, settings: Settings, service: str):
+        raise RuntimeError("a processor is not rebuilt or rewound: it acts on events")
+
+
 class CatchUpTimer(Timer):
-    """`@catch_up_timer()`: runs the method at start, then every `settings.catch_up_interval` seconds (or the
-    setting named by `setting=`) — or after `RETRY_SECONDS` while the method returns False or fails (the
-    producer did not answer, e.g. at start-up before its RPC consumer or ours is ready)."""
+    """Runs the method at start, then every `settings.catch_up_interval` seconds (or the setting named by
+    `setting=`) — or after `RETRY_SECONDS` while the method returns False or fails (the producer did not answer,
+    e.g. at start-up before its RPC consumer or ours is ready). `periodic(setting=...)` names periodic work;
+    the followers' pulls use it through Following."""
 
     RETRY_SECONDS = 1.0
 
@@ -271,13 +368,23 @@ class CatchUpTimer(Timer):
             delay = self.interval if self.succeeded else self.RETRY_SECONDS
 
 
-catch_up_timer = CatchUpTimer.decorator
+_catch_up_timer = CatchUpTimer.decorator
+catch_up_timer = CatchUpTimer.decorator     # the followers not yet declared with follows()
 
 
-def catch_up(follower: Follower, read_events) -> bool:
+def periodic(setting: str):
+    """`@periodic(setting="crl_check_interval")`: work done at start and then every `settings.<setting>` seconds
+    (sooner again after a failure or a False return): profile seeding, auto-renew, CRL publishing."""
+    return CatchUpTimer.decorator(setting=setting)
+
+
+READ_EVENTS_TIMEOUT = 3.0   # one page of read_events: a reply lost at start-up then costs 3 s, not rpc_timeout
+
+
+def catch_up(follower: Follower, read_events, policy=None) -> bool:
     """The body of a CatchUpTimer method: pull what the follower missed; False if the producer did not answer."""
     try:
-        applied = follower.catch_up(read_events)
+        applied = follower.catch_up(read_events, policy=policy)
     except (TimeoutError, UnknownService) as exc:   # not started yet, or not answering: try again soon
         log.warning("follower_catch_up_failed", source=follower.source, reason=type(exc).__name__)
         return False
@@ -293,6 +400,6 @@ def rpc_call(method, *args, timeout: float = 10.0, **kwargs):
         return reply.result()
 
 
-__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "follow", "catch_up_timer", "catch_up",
-           "rpc_call", "settings_of", "open_database",
+__all__ = ["Context", "EventStoreProvider", "EventSourced", "FollowerProvider", "Following", "follows", "processes",
+           "follow", "catch_up_timer", "catch_up", "periodic", "rpc_call", "settings_of", "open_database",
            "CertplaneContainer"]

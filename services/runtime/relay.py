@@ -2,8 +2,8 @@
 
 One relay per service is active at a time (PostgreSQL: a session advisory lock held on a dedicated connection;
 SQLite: an flock on a file next to the database), so replicas of a service are safe: the others wait as standbys.
-The published position advances only after the broker confirmed the batch, so a crash republishes (at least once);
-consumers dedupe by (source, position).
+The published position advances only after the broker confirmed the batch (one confirm for the batch:
+publisher.BatchPublisher), so a crash republishes (at least once); consumers dedupe by (source, position).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from services.runtime.store import EventStore
 
 log = structlog.get_logger(__name__)
 
-Publish = Callable[[dict, str], None]  # (envelope message, routing key) -> returns after the broker's confirm
+# [(envelope message, routing key), ...] in position order -> returns after the broker confirmed them all
+PublishBatch = Callable[[list[tuple[dict, str]]], None]
 
 
 class RelayLock:
@@ -78,7 +79,7 @@ class RelayLock:
 
 
 class Relay:
-    def __init__(self, store: EventStore, publish: Publish, lock: RelayLock, batch: int = 200,
+    def __init__(self, store: EventStore, publish: PublishBatch, lock: RelayLock, batch: int = 200,
                  poll_interval: float = 0.5, standby_interval: float = 2.0):
         self.store = store
         self.publish = publish
@@ -129,10 +130,9 @@ class Relay:
         """Publish one batch after the published position; return how many went out."""
         after = self.store.published_position()
         records = self.store.read_events(after, self.batch)
-        for record in records:
-            envelope = record.envelope(self.store.source)
-            self.publish(envelope.to_message(), envelope.event_type)
         if records:
+            envelopes = [record.envelope(self.store.source) for record in records]
+            self.publish([(envelope.to_message(), envelope.event_type) for envelope in envelopes])
             self.store.set_published_position(records[-1].position)
             log.debug("relay_published", source=self.store.source, count=len(records),
                       position=records[-1].position)

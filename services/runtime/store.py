@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Protocol, Sequence
 
@@ -129,11 +130,14 @@ class EventStore:
         self._listeners.append(listener)
 
     # ---- reading ------------------------------------------------------------------------------------------
-    def load(self, stream_id: str) -> list[RecordedEvent]:
+    def load(self, stream_id: str, conn: sa.Connection | None = None) -> list[RecordedEvent]:
+        """The stream's events in order (`conn`: inside a transaction of this store, e.g. a Unit's)."""
         query = sa.select(self.events).where(self.events.c.stream_id == stream_id) \
             .order_by(self.events.c.stream_version)
-        with self.db.engine.connect() as conn:
+        if conn is not None:
             return [_row(r) for r in conn.execute(query)]
+        with self.db.engine.connect() as c:
+            return [_row(r) for r in c.execute(query)]
 
     def read_events(self, after: int, limit: int) -> list[RecordedEvent]:
         query = sa.select(self.events).where(self.events.c.position > after) \
@@ -164,39 +168,65 @@ class EventStore:
     def append_streams(self, batch: Sequence["StreamAppend"], metadata: dict | None = None) -> AppendResult:
         """Append to several streams in one transaction: all of it, or (on any stale version) none of it.
         `stream_version` of the result is the last stream's."""
-        planned = [(part.stream_id, part.expected_version + offset, new)
-                   for part in batch for offset, new in enumerate(part.events, start=1)]
-        if not planned:
-            raise ValueError("append needs at least one event")
+        planned = _planned(batch)
         metadata = dict(metadata or {})
         if self.db.is_postgres:
             records = self._append_postgres(batch, planned, metadata)
         else:
-            records = self._append_sqlite(batch, planned, metadata)
-        head = records[-1].position
+            with self._append_lock, self.db.writer() as conn, conn.begin():
+                records = self._append_sqlite(conn, batch, planned, metadata)
+        self._notify(records[-1].position)
+        return AppendResult(tuple(records), batch[-1].expected_version + len(batch[-1].events), records[-1].position)
+
+    @contextmanager
+    def transaction(self):
+        """A unit of work that other writes join: `with store.transaction() as unit:` — `unit.conn` for the
+        caller's own statements (a processor's tracking row), `unit.append(...)` / `unit.append_streams(...)` for
+        events, all committed together at the end of the block, or none of it. Appends in it take the store's
+        append lock (PostgreSQL: at the first append, until the commit; SQLite: the file's write lock and the
+        in-process lock from the start), so do the slow work before appending, not after."""
+        guard = nullcontext() if self.db.is_postgres else self._append_lock
+        with guard, self.db.writer() as conn, conn.begin():
+            unit = Unit(self, conn)
+            yield unit
+        if unit.head is not None:
+            self._notify(unit.head)
+        for action in unit.after_commit:
+            action()
+
+    def _notify(self, head: int) -> None:
         for listener in self._listeners:
             listener(head)
-        return AppendResult(tuple(records), batch[-1].expected_version + len(batch[-1].events), head)
 
-    def _append_sqlite(self, batch, planned, metadata: dict) -> list[RecordedEvent]:
-        """BEGIN IMMEDIATE takes the file's write lock; check each stream's version, link in Python, insert."""
-        with self._append_lock, self.db.writer() as conn, conn.begin():
-            for part in batch:
-                current, position, prev_hash = conn.execute(self._head_sql, {"stream_id": part.stream_id}).one()
-                if current != part.expected_version:
-                    raise ConcurrencyConflict(part.stream_id, part.expected_version)
-            position, prev_hash = position or 0, prev_hash or GENESIS_HASH
-            recorded_at = self.clock()
-            records = []
-            for offset, (stream_id, stream_version, new) in enumerate(planned, start=1):
-                record = _link(position + offset, stream_id, stream_version, new, metadata, recorded_at, prev_hash)
-                prev_hash = record.hash
-                records.append(record)
-            conn.execute(self.events.insert(), [_columns(r) for r in records])
-            self._project(conn, records)
+    def _append_in(self, conn: sa.Connection, batch, metadata: dict | None) -> AppendResult:
+        planned = _planned(batch)
+        metadata = dict(metadata or {})
+        if self.db.is_postgres:
+            records = self._append_postgres(batch, planned, metadata, conn)
+        else:
+            records = self._append_sqlite(conn, batch, planned, metadata)
+        return AppendResult(tuple(records), batch[-1].expected_version + len(batch[-1].events), records[-1].position)
+
+    def _append_sqlite(self, conn: sa.Connection, batch, planned, metadata: dict) -> list[RecordedEvent]:
+        """In a BEGIN IMMEDIATE transaction (the file's write lock): check each stream's version, link in Python,
+        insert."""
+        for part in batch:
+            current, position, prev_hash = conn.execute(self._head_sql, {"stream_id": part.stream_id}).one()
+            if current != part.expected_version:
+                raise ConcurrencyConflict(part.stream_id, part.expected_version)
+        position, prev_hash = position or 0, prev_hash or GENESIS_HASH
+        recorded_at = self.clock()
+        records = []
+        for offset, (stream_id, stream_version, new) in enumerate(planned, start=1):
+            record = _link(position + offset, stream_id, stream_version, new, metadata, recorded_at, prev_hash)
+            prev_hash = record.hash
+            records.append(record)
+        conn.execute(self.events.insert(), [_columns(r) for r in records])
+        self._project(conn, records)
         return records
 
-    def _append_postgres(self, batch, planned, metadata: dict) -> list[RecordedEvent]:
+    def _append_postgres(self, batch, planned, metadata: dict,
+                         outer: sa.Connection | None = None) -> list[RecordedEvent]:
         """One pipeline: BEGIN; the advisory lock; per event an INSERT ... SELECT that checks the stream version,
         takes position and prev_hash from the head and computes the chain hash in SQL (sha256 over exactly
         chain_hash's canonical text, prepared here around the position); COMMIT too when there are no
@@ -220,9 +250,10 @@ class EventStore:
                          "genesis": GENESIS_HASH})
             previous[stream_id] = new.event_id
         # COMMIT can ride in the pipeline only when a stale version means nothing went in: one stream (its later
-        # rows need their predecessor from this batch) and no projections still to run.
-        commit_early = len(batch) == 1 and not self.projections
-        with self.db.writer() as conn, conn.begin():
+        # rows need their predecessor from this batch), no projections still to run, and no outer transaction.
+        commit_early = len(batch) == 1 and not self.projections and outer is None
+        with (nullcontext(outer) if outer is not None else self.db.writer()) as conn, \
+                (nullcontext() if outer is not None else conn.begin()):
             raw = conn.connection.driver_connection
             with raw.pipeline():
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (self.db.lock_key("append"),), prepare=True)
@@ -324,6 +355,33 @@ class EventStore:
                                    .values(position=position)).rowcount
             if not updated:
                 conn.execute(self.relay_state.insert().values(name=name, position=position))
+
+
+@dataclass
+class Unit:
+    """One transaction of a store (EventStore.transaction): the connection, and appends that join it."""
+
+    store: EventStore
+    conn: sa.Connection
+    head: int | None = None     # the store's head after this unit's last append
+    after_commit: list = field(default_factory=list)   # callables run once the unit committed (never on rollback)
+
+    def append(self, stream_id: str, expected_version: int, new_events: Iterable[NewEvent],
+               metadata: dict | None = None) -> AppendResult:
+        return self.append_streams([StreamAppend(stream_id, expected_version, tuple(new_events))], metadata)
+
+    def append_streams(self, batch: Sequence[StreamAppend], metadata: dict | None = None) -> AppendResult:
+        result = self.store._append_in(self.conn, batch, metadata)
+        self.head = result.position
+        return result
+
+
+def _planned(batch: Sequence[StreamAppend]) -> list[tuple[str, int, NewEvent]]:
+    planned = [(part.stream_id, part.expected_version + offset, new)
+               for part in batch for offset, new in enumerate(part.events, start=1)]
+    if not planned:
+        raise ValueError("append needs at least one event")
+    return planned
 
 
 def _link(position: int, stream_id: str, stream_version: int, new: NewEvent, metadata: dict,

@@ -1,7 +1,10 @@
 """Lint before sign, through a real issuance (DESIGN §6): with CERTPLANE_PUBLIC_BASE_URL left at its default
 (http://127.0.0.1:<port>), a public TLS certificate's CRL and OCSP links name an internal address, pkilint's CA/B
 Forum serverauth lint reports ERRORs, and the CA refuses with 422 `lint_failed` — before a serial is recorded or a
-signature made. (Private profiles, linted against RFC 5280, accept such links: tests/e2e/test_private_pki.py.)"""
+signature made. A request that waits for approval is linted when it is made and refused at once (nothing recorded);
+one that is applied at once (or approved later) is recorded first, and the CA's refusal ends it as `failed` with the
+findings (the issuance pipeline, DESIGN §3.6). (Private profiles, linted against RFC 5280, accept such links:
+tests/e2e/test_private_pki.py.)"""
 import sqlite3
 
 import pytest
@@ -95,24 +98,44 @@ def loopback_world(loopback):
 
 
 @pytest.mark.parametrize("who, profile", [("auto", "tls"), ("rao", "no_approval")])
-def test_an_auto_approved_request_is_refused_by_the_lint_and_nothing_is_recorded(loopback, loopback_world, who,
-                                                                                   profile):
+def test_an_auto_approved_request_refused_by_the_lint_ends_failed_with_the_findings(loopback, loopback_world, who,
+                                                                                     profile):
+    """422 with the CA's findings, and the request is in the inventory as failed (it was recorded before the CA
+    judged it): no serial drawn, no certificate_signing, one certificate_refused."""
     cp, world = loopback, loopback_world
     answer = ssl_request(world[who], world, world[profile], f"auto-{who}.{DOMAIN}")
-    assert_lint_failed(answer)
+    error = assert_lint_failed(answer)
+    ssl_id = error["details"]["ssl_id"]
+    assert answer.headers["Location"] == f"/api/v1/ssl/{ssl_id}" and error["details"]["status"] == "failed"
+    seen = world[who]("GET", f"/api/v1/ssl/{ssl_id}").json()
+    assert seen["status"] == "failed" and seen["serial"] is None and seen["last_error"] == error["message"]
+    assert seen["last_findings"] == error["details"]["findings"] and seen["last_error_code"] == "lint_failed"
     assert ca_certificate_rows(cp) == 0                                   # no serial consumed
-    assert events(cp, "ca", "certificate_%") == []                         # no certificate_signing, nothing issued
-    assert events(cp, "enrollment", "ssl_%") == []                         # no request recorded at all
-    assert cp.api("GET", "/api/v1/ssl").json()["total"] == 0
+    assert [e for _s, e in events(cp, "ca", "certificate_%")].count("certificate_signing.v1") == 0
+    assert ("application-" + _applied_id(cp, ssl_id), "certificate_refused.v1") in events(cp, "ca", "certificate_%")
+    assert [e for s_, e in events(cp, "enrollment", "ssl_%") if s_ == f"ssl-{ssl_id}"] == [
+        "ssl_requested.v1", "ssl_approved.v1", "ssl_applied.v1", "ssl_issuance_failed.v1"]
+    listed = cp.api("GET", "/api/v1/ssl", params={"status": "failed"}).json()
+    assert ssl_id in {item["ssl_id"] for item in listed["items"]}
+
+
+def _applied_id(cp: Embedded, ssl_id: str) -> str:
+    with sqlite3.connect(f"file:{cp.var_dir / 'enrollment.sqlite3'}?mode=ro", uri=True, timeout=10) as conn:
+        return conn.execute("SELECT event_id FROM events WHERE stream_id = ? AND event_type = 'ssl_applied.v1'",
+                            (f"ssl-{ssl_id}",)).fetchone()[0]
 
 
 def test_a_request_needing_approval_is_linted_when_made_and_refused_at_once(loopback, loopback_world):
     cp, world = loopback, loopback_world
-    assert_lint_failed(ssl_request(world["rao"], world, world["tls"], f"needs-approval.{DOMAIN}"))
-    assert events(cp, "enrollment", "ssl_%") == [] and ca_certificate_rows(cp) == 0
+    before = events(cp, "enrollment", "ssl_%")
+    total = cp.api("GET", "/api/v1/ssl").json()["total"]
+    error = assert_lint_failed(ssl_request(world["rao"], world, world["tls"], f"needs-approval.{DOMAIN}"))
+    assert "ssl_id" not in error["details"]                                # nothing was recorded to name
+    assert events(cp, "enrollment", "ssl_%") == before and ca_certificate_rows(cp) == 0
+    assert cp.api("GET", "/api/v1/ssl").json()["total"] == total
 
 
-def test_an_approval_refused_by_the_lint_leaves_the_request_approved_to_retry_or_decline(tmp_path, dns):
+def test_an_approval_refused_by_the_lint_leaves_the_request_failed_to_retry_or_decline(tmp_path, dns):
     """The base URL was public when the request was made (its lint passed) and is internal when it is approved
     (an operator changed the setting and restarted). The approver gets the findings; once the setting is fixed,
     approving again issues. A request nobody wants to retry can be declined."""
@@ -130,10 +153,11 @@ def test_an_approval_refused_by_the_lint_leaves_the_request_approved_to_retry_or
 
         error = assert_lint_failed(cp.api("POST", path + "/approve", json={"message": "fine by me"}))
         seen = world["rao"]("GET", path).json()
-        assert seen["status"] == "approved" and seen["serial"] is None
+        assert seen["status"] == "failed" and seen["serial"] is None
         assert seen["approved_by"] == cp.api("GET", "/api/v1/auth/me").json()["admin_id"]
         assert seen["last_error"] == error["message"]
-        assert ca_certificate_rows(cp) == 0 and events(cp, "ca", "certificate_%") == []
+        assert ca_certificate_rows(cp) == 0
+        assert [e for _s, e in events(cp, "ca", "certificate_%")] == ["certificate_refused.v1"]
         assert [e for _s, e in events(cp, "enrollment", "ssl_%") if _s == f"ssl-{seen['ssl_id']}"] == [
             "ssl_requested.v1", "ssl_approved.v1", "ssl_applied.v1", "ssl_issuance_failed.v1"]
         assert world["rao"]("POST", path + "/renew").status_code == 409        # no certificate to renew yet

@@ -53,11 +53,11 @@ def test_a_declined_request_cannot_be_approved_and_an_issued_one_revokes_once():
         domain.decide_revoke(domain.fold(revoked), "s-1", "superseded", APPROVER)
 
 
-def test_a_failed_issuance_returns_the_request_to_approved_from_where_it_is_retried_or_declined():
+def test_a_failed_issuance_leaves_the_request_failed_from_where_it_is_retried_or_declined():
     events = domain.decide_request(domain.Ssl(), requested(), None)
     events += domain.decide_approve(domain.fold(events), "s-1", APPROVER, None)
     events += domain.decide_issuance_failed(domain.fold(events), "s-1", "lint", [{"code": "x"}])
-    assert domain.fold(events).status == "approved"
+    assert domain.fold(events).status == "failed"
     with pytest.raises(Forbidden):                      # a retry is an approval: never the requester's own
         domain.decide_approve(domain.fold(events), "s-1", REQUESTER, None)
     retry = domain.decide_approve(domain.fold(events), "s-1", "admin-3", "setting fixed")

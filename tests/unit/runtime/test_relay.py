@@ -19,12 +19,17 @@ class Broker:
     def __init__(self, fail_at=None):
         self.received = []
         self.fail_at = fail_at
+        self.batches = 0
 
-    def publish(self, message, routing_key):
-        if self.fail_at is not None and len(self.received) + 1 == self.fail_at:
-            self.fail_at = None
-            raise ConnectionError("broker went away")
-        self.received.append((routing_key, message["position"]))
+    def publish(self, batch):
+        """A batch is confirmed as a whole: failing at its k-th message, none of it counts as confirmed (those
+        before it may have reached the broker; the relay republishes them: at least once)."""
+        self.batches += 1
+        for message, routing_key in batch:
+            if self.fail_at is not None and len(self.received) + 1 == self.fail_at:
+                self.fail_at = None
+                raise ConnectionError("broker went away")    # the ones before reached the broker, unconfirmed
+            self.received.append((routing_key, message["position"]))
 
 
 def append(store, n):
@@ -39,6 +44,7 @@ def test_publishes_in_position_order_with_the_event_type_as_routing_key(store, t
     while relay.publish_pending():
         pass
     assert broker.received == [("thing_happened.v1", p) for p in range(1, 6)]
+    assert broker.batches == 3                  # one confirm per batch of 2, not one per event
     assert store.published_position() == 5
 
 
