@@ -229,6 +229,8 @@ def distributed(workdir: Path, notes: list[str], processes: list[Process]):
                            {**common, "CERTPLANE_HEALTH_PORT": str(identity_health)}, workdir)
         processes += [orgs, identity, gateway]
         try:
+            subprocess.run([CERTPLANE, "db", "upgrade", "orgs", "identity", "gateway"], env={**os.environ, **common},
+                           cwd=workdir, check=True, capture_output=True, timeout=300)
             orgs.start()
             identity.start()
             gateway.start()

@@ -18,6 +18,7 @@ SOURCE = "ca"
 # processor answers each with `certificate_signing` + `certificate_issued` (application_id set) or with
 # `certificate_refused`, once per application.
 SIGNING_REQUEST_FIELD = "signing_request"
+OUTCOME_EVENTS = ("certificate_issued.v1", "certificate_refused.v1")
 
 CA_KINDS = ("root", "issuing")
 KEY_ALGORITHMS = ("ec-p256", "ec-p384", "rsa-3072", "rsa-4096")

@@ -16,6 +16,9 @@ from contracts.certificate_rules import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, C
                                          br_max_validity_days, max_validity_days)
 
 SOURCE = "enrollment"
+# the events that apply a request to the CA (their payload carries contracts.ca.SIGNING_REQUEST_FIELD): what the
+# ca's processor subscribes to; each new enrollment path adds its own
+APPLICATION_EVENTS = ("ssl_applied.v1",)
 
 # failed: the CA refused the application after it was recorded (lint, the CA's rules); approve again or decline
 SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired",
@@ -223,6 +226,10 @@ class SslV1(Schema):
     approved_by = fields.String(allow_none=True)
     declined_reason = fields.String(allow_none=True)
     last_error = fields.String(allow_none=True)
+    last_findings = fields.List(fields.Dict(), metadata={
+        "description": "the lint's findings when the CA refused the last application (status failed), else []"})
+    last_error_code = fields.String(allow_none=True, metadata={
+        "description": "the CA's code for that refusal (lint_failed, ...), else null"})
     serial = fields.String(allow_none=True)
     ca_id = fields.String(allow_none=True)
     not_before = fields.String(allow_none=True)

@@ -4,6 +4,7 @@ RAO/DRAO roles of type ssl over its organization/department (contracts/access.py
 from __future__ import annotations
 
 import base64
+import uuid
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -236,12 +237,15 @@ class CertificateRoutes:
         "organization or department for ssl: a DNS name through a domain, an IP address through a network. The "
         "profile's trust class decides what is allowed: `private` (internal names, IP addresses, the department "
         "as OU, a CN-only CSR's CN as its name) or `public` (CA/Browser Forum rules, fresh DCV). Issued at once "
-        "when the profile needs no approval or you hold \"SSL auto approve\"; otherwise it waits for another "
-        "eligible administrator.", "ssl",
+        "when the profile needs no approval or you hold \"SSL auto approve\" (the answer waits up to "
+        "CERTPLANE_ISSUANCE_WAIT for the certificate: 201 issued, else 202 while the CA has it); otherwise it waits "
+        "for another eligible administrator (201 requested).", "ssl",
         body=enrollment_contract.SslRequestV1, upload=CSR_UPLOAD, idempotent_post=True,
         responses={201: (schemas.Ssl, "requested (or issued)"),
+                   202: (schemas.Ssl, "recorded and applied: the certificate follows (GET the Location)"),
                    422: (schemas.Error, "names not allowed, a name the trust class forbids, key or term refused "
-                                        "by the profile, lint failed")}))
+                                        "by the profile (nothing recorded); lint failed or the CA refused (the "
+                                        "request is recorded as failed: details.ssl_id, Location)")}))
     def request_ssl(self, request: Request):
         scope = self._begin(request)
         raw, payload = parse_body(request, enrollment_contract.SslRequestV1(), self.context.settings.max_body_bytes,
@@ -258,8 +262,10 @@ class CertificateRoutes:
         email = self._admin_email(scope.principal.admin_id)
 
         def run(derived_id):
+            # always an id from here: should enrollment die after recording the request, RabbitMQ hands the call
+            # to its restart, and the same id then finds the request recorded (409) instead of recording it twice
             found = self._call(self.enrollment_rpc, "request_ssl", payload, scope.principal.admin_id, auto,
-                               derived_id, email)["ssl"]
+                               derived_id or str(uuid.uuid4()), email)["ssl"]
             return issuance_answer(found, 201)
         return self._idempotent(request, scope.principal, raw, run)
 
@@ -270,10 +276,11 @@ class CertificateRoutes:
         return json_response(200, self._visible_ssl(scope, ssl_id))
 
     @api("POST", _SSL + "/approve", doc=Operation(
-        "Approve a waiting request (not your own); the certificate is issued at once. If the CA refuses (422, "
-        "with the findings) or does not answer, the request stays `approved` with `last_error`: approve it again "
-        "to retry, or decline it", "ssl",
-        body=enrollment_contract.ApproveV1, responses={200: (schemas.Ssl, "issued")}))
+        "Approve a waiting request (not your own), or a failed one again (a retry); the certificate is issued at "
+        "once. If the CA refuses (422, with the findings) the request is `failed` with `last_error` and "
+        "`last_findings`: approve it again to retry, or decline it", "ssl",
+        body=enrollment_contract.ApproveV1, responses={200: (schemas.Ssl, "issued"),
+                                                       202: (schemas.Ssl, "applied: the certificate follows")}))
     def approve_ssl(self, request: Request, ssl_id: str):
         scope = self._begin(request)
         payload = self._optional_body(request, enrollment_contract.ApproveV1())
@@ -308,13 +315,15 @@ class CertificateRoutes:
         "Renew: a new request with the same details and a new CSR (without one, the stored CSR: the same key). "
         "It follows the same approval rules as any request.", "ssl", body=enrollment_contract.RenewV1,
         upload=CSR_UPLOAD,
-        responses={201: (schemas.Ssl, "the new request (issued at once when no approval is needed)")}))
+        responses={201: (schemas.Ssl, "the new request (issued at once when no approval is needed)"),
+                   202: (schemas.Ssl, "applied: the certificate follows")}))
     def renew_ssl(self, request: Request, ssl_id: str):
         return self._renew(request, ssl_id, replace=False)
 
     @api("POST", _SSL + "/replace", doc=Operation(
         "Replace: renew, and revoke this certificate (superseded) once the new one is issued", "ssl",
-        body=enrollment_contract.RenewV1, upload=CSR_UPLOAD, responses={201: (schemas.Ssl, "the new request")}))
+        body=enrollment_contract.RenewV1, upload=CSR_UPLOAD, responses={201: (schemas.Ssl, "the new request"),
+                                                                        202: (schemas.Ssl, "applied: it follows")}))
     def replace_ssl(self, request: Request, ssl_id: str):
         return self._renew(request, ssl_id, replace=True)
 
@@ -323,7 +332,7 @@ class CertificateRoutes:
         payload = self._optional_body(request, enrollment_contract.RenewV1(), upload=CSR_UPLOAD)
         self._visible_ssl(scope, ssl_id)
         found = self._call(self.enrollment_rpc, "renew_ssl", ssl_id, scope.principal.admin_id,
-                           scope.principal.has_privilege("ssl_auto_approve"), payload, replace, None,
+                           scope.principal.has_privilege("ssl_auto_approve"), payload, replace, str(uuid.uuid4()),
                            self._admin_email(scope.principal.admin_id))["ssl"]
         return issuance_answer(found, 201)
 

@@ -32,11 +32,12 @@ from gateway.ocsp import OcspProvider
 from gateway.openapi import Operation, build_spec
 from gateway.principals import PrincipalDirectory
 from services.runtime.health import readiness
-from services.runtime.nameko_glue import Context, FollowerProvider, catch_up, catch_up_timer, follow
+from services.runtime.nameko_glue import Context, Following, catch_up, catch_up_timer, follow, follows
 
 
 class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes,
-                     NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, DashboardRoutes, GatewayBase):
+                     NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, DashboardRoutes, GatewayBase,
+                     Following):
     name = "gateway"
 
     context = Context()
@@ -46,30 +47,14 @@ class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes,
     notify_rpc = RpcProxy("notify")
     ca_rpc = RpcProxy("ca")
     enrollment_rpc = RpcProxy("enrollment")
-    orgs_directory = FollowerProvider("orgs", OrgDirectory)
-    principals = FollowerProvider("identity", PrincipalDirectory)
+    orgs_directory = follows("orgs", OrgDirectory)
+    principals = follows("identity", PrincipalDirectory)
     ocsp = OcspProvider()   # the certificate-status read model (ca), the OCSP response cache and its fast path
     idempotency = IdempotencyProvider()
     api_key_usage = ApiKeyUsageProvider()
     console_sessions = ConsoleSessionsProvider()
 
-    # ---- the read models: pushed events, and a periodic pull that also runs at start ---------------------
-    @follow("orgs", "gateway")
-    def on_orgs_event(self, message: dict) -> None:
-        self.orgs_directory.receive(message, self._read_orgs_events)
-
-    @catch_up_timer()
-    def catch_up_orgs(self) -> bool:
-        return catch_up(self.orgs_directory, self._read_orgs_events)
-
-    @follow("identity", "gateway")
-    def on_identity_event(self, message: dict) -> None:
-        self.principals.receive(message, self._read_identity_events)
-
-    @catch_up_timer()
-    def catch_up_identity(self) -> bool:
-        return catch_up(self.principals, self._read_identity_events)
-
+    # ---- the certificate statuses: their provider is also the OCSP fast path, so wired by hand ----------
     @follow("ca", "gateway")
     def on_ca_event(self, message: dict) -> None:
         self.ocsp.follower.receive(message, self._read_ca_events)

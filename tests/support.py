@@ -121,6 +121,12 @@ class CertplaneProcess:
     def start(self) -> "CertplaneProcess":
         self.starts += 1
         out = open(self.log_dir / f"{self.name}.{self.starts}.log", "wb")
+        if self.args[:1] == ["run"] and not (self.env.get("AMQP_URI") or "memory://").startswith("memory"):
+            # distributed mode refuses a schema behind the code: the operator's step (a k8s Job) comes first
+            migrated = subprocess.run([CERTPLANE, "db", "upgrade", *self.args[1:]], env=self.env, stdout=out,
+                                      stderr=subprocess.STDOUT, cwd=self.env.get("CERTPLANE_WORKDIR", str(ROOT)),
+                                      timeout=120)
+            assert migrated.returncode == 0, f"certplane db upgrade for {self.name} failed:\n{self.output()}"
         self.proc = subprocess.Popen([CERTPLANE, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      cwd=self.env.get("CERTPLANE_WORKDIR", str(ROOT)))
         return self

@@ -33,6 +33,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from contracts import ca as contract
+from contracts import enrollment as enrollment_contract
 from contracts.errors import (EXPECTED, ConcurrencyConflict, Conflict, DomainError, InvalidRequest, NotFound,
                              PolicyViolation)
 from services.ca import domain, hierarchy, issuance, lint, x509build
@@ -254,14 +255,16 @@ class CaService(EventSourced):
     @rpc(expected_exceptions=EXPECTED)
     def chain(self, ca_id: str | None = None) -> list[str]:
         """PEM of the CA and each parent up to the root (from one read of the CA rows)."""
-        cas = self._cas()
+        return self._chain(ca_id, self._cas())
+
+    def _chain(self, ca_id: str | None, cas: list[dict]) -> list[str]:
         chain = [self._ca(ca_id or DEFAULT_ISSUING, cas)]
         while chain[-1]["parent_ca_id"]:
             chain.append(self._ca(chain[-1]["parent_ca_id"], cas))
         return [c["certificate_pem"] for c in chain]
 
     # ---- signing ------------------------------------------------------------------------------------------
-    applications = processes("enrollment", policy="sign_applications")
+    applications = processes("enrollment", policy="sign_applications", types=enrollment_contract.APPLICATION_EVENTS)
 
     def sign_applications(self, unit, envelopes) -> None:
         """The issuance pipeline's CA step (DESIGN §3.6), a batch of enrollment's events in one transaction: each
@@ -275,7 +278,7 @@ class CaService(EventSourced):
         if not applications:
             return
         answered = self._view.answered(unit.conn, [e.event_id for e in applications])
-        now = self.store.clock()
+        now, cas = self.store.clock(), self._cas()
         appends = []
         for envelope in applications:
             if envelope.event_id in answered:
@@ -283,7 +286,7 @@ class CaService(EventSourced):
             request = envelope.payload[contract.SIGNING_REQUEST_FIELD]
             try:
                 values = load_payload(contract.IssueCertificateV2(), {**request, "dry_run": False})
-                signed = self._signature(values, now, application_id=envelope.event_id)
+                signed = self._signature(values, now, application_id=envelope.event_id, cas=cas)
                 appends.append(StreamAppend(_cert_stream(signed.serial), 0, tuple(signed.events)))
             except DomainError as refused:
                 findings = refused.details.get("findings", []) if isinstance(refused.details, dict) else []
@@ -317,11 +320,13 @@ class CaService(EventSourced):
             return signed.answer
         raise PolicyViolation("no free serial after several attempts", code="serial_unavailable")
 
-    def _signature(self, values: dict, now: datetime, application_id: str | None = None, dry_run: bool = False):
+    def _signature(self, values: dict, now: datetime, application_id: str | None = None, dry_run: bool = False,
+                   cas: list[dict] | None = None):
         """Judge, lint and sign one request (IssueCertificateV2 as loaded): a `Signed` (its two events and the
         RPC answer), or with `dry_run` the lint's findings. Refuses (DomainError) before anything is signed: a CA
         that is not an issuing one or is revoked, the certificate rules (issuance.judge), any lint ERROR."""
-        ca = self._ca(str(values["ca_id"])) if values["ca_id"] else self._default_issuing()
+        cas = self._cas() if cas is None else cas
+        ca = self._ca(str(values["ca_id"]) if values["ca_id"] else DEFAULT_ISSUING, cas)
         if ca["kind"] != "issuing":
             raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
         domain.check_can_issue(ca)                                     # a revoked CA signs nothing more
@@ -350,7 +355,7 @@ class CaService(EventSourced):
         certificate = x509build.build_leaf(spec, issuer_cert, self.tools.keys.get(ca["key_ref"]))
         pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
         fingerprint = certificate.fingerprint(_SHA256).hex()
-        chain = self.chain(ca["ca_id"])
+        chain = self._chain(ca["ca_id"], cas)
         signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
                                      list(judged.names.sans), not_before.isoformat(), not_after.isoformat(),
                                      _sha256(tbs))
@@ -427,9 +432,6 @@ class CaService(EventSourced):
         if found is None:
             raise NotFound.of("ca", ca_id)
         return found
-
-    def _default_issuing(self) -> dict:
-        return self._ca(DEFAULT_ISSUING)
 
     def _ca_view(self, ca: dict) -> dict:
         return {"ca_id": ca["ca_id"], "name": ca["name"], "kind": ca["kind"], "parent_ca_id": ca["parent_ca_id"],

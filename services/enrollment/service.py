@@ -14,7 +14,8 @@ application once (its `applications` table).
 The copies of other services' facts lag their source by the time a pushed event takes (milliseconds), or — when a
 push is lost — until the next periodic pull (catch_up_interval, 5 s). While the source does not answer those pulls
 the copy is not confirmed current; after `facts_max_lag` seconds (60) new requests are refused with 503 until it
-is. So a delegation removed at time t is honoured until at most t + facts_max_lag.
+is. So a delegation removed at time t is honoured until at most t + facts_max_lag. Before refusing a name (or an
+organization it does not know), enrollment pulls once and looks again: lag never refuses what was just granted.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
 from contracts import certificate_rules as rules
+from contracts import ca as ca_contract
 from contracts import enrollment as contract
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation, Unavailable
 from services.enrollment import domain, profiles, reports
@@ -87,15 +89,19 @@ class Outcomes(DependencyProvider):
         self.waiting: dict[str, Event] = {}
 
     def wait(self, ssl_id: str, seconds: float, settled) -> None:
+        """Return once `done(ssl_id)` was called here, or `settled()` says so at a poll, or after `seconds`. The
+        caller has just applied the request: it is not settled yet, so the first look is after the first poll."""
         event = self.waiting.setdefault(ssl_id, Event())
         deadline = time.monotonic() + seconds
         try:
-            while not settled():
+            while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
                 with eventlet.Timeout(min(remaining, self.POLL_SECONDS), False):
                     event.wait()
+                if event.ready() or settled():
+                    return
         finally:
             self.waiting.pop(ssl_id, None)
 
@@ -117,7 +123,7 @@ class EnrollmentService(EventSourced):
     ca_rpc = RpcProxy("ca")                 # revocation, and the lint of a request that waits for approval
     domain_facts = follows("domains", DomainFacts)
     org_facts = follows("orgs", OrgSubjects)
-    outcomes = processes("ca", policy="record_outcomes")
+    outcomes = processes("ca", policy="record_outcomes", types=ca_contract.OUTCOME_EVENTS)
     waiting = Outcomes()
 
     # ---- default profiles at first start ------------------------------------------------------------------
@@ -184,9 +190,11 @@ class EnrollmentService(EventSourced):
 
     @rpc(expected_exceptions=EXPECTED)
     def renew_ssl(self, ssl_id: str, requested_by: str, auto_approve: bool, payload: dict | None = None,
-                  replace: bool = False, new_ssl_id: str | None = None, requester_email: str | None = None) -> dict:
+                  replace: bool = False, new_ssl_id: str | None = None, requester_email: str | None = None,
+                  wait: bool = True) -> dict:
         """A new request with the details of `ssl_id` and a new CSR (or its stored one, which keeps the key).
-        `replace`: the old certificate is revoked (superseded) once the new one is issued."""
+        `replace`: the old certificate is revoked (superseded) once the new one is issued. `wait`: for the outcome,
+        as a request does (auto-renew does not: it renews many)."""
         values = load_payload(contract.RenewV1(), payload or {})
         ssl_id = parse_id(ssl_id, "ssl")
         old = self._fold(self.store.load(_ssl_stream(ssl_id)))
@@ -198,7 +206,7 @@ class EnrollmentService(EventSourced):
                  "auto_renew": r.auto_renew}
         return self._request(load_payload(contract.SslRequestV1(), again), requested_by, auto_approve, new_ssl_id,
                              requester_email=requester_email or r.requester_email, renewal_of=ssl_id,
-                             replaces=replace)
+                             replaces=replace, wait=wait)
 
     @periodic(setting="auto_renew_check_interval")
     def auto_renew(self) -> bool:
@@ -209,14 +217,15 @@ class EnrollmentService(EventSourced):
             conn, now + timedelta(days=self.context.settings.auto_renew_days), now))
         for ssl_id in due:
             try:
-                renewed = self.renew_ssl(ssl_id, "system:auto-renew", False)
+                renewed = self.renew_ssl(ssl_id, "system:auto-renew", False, wait=False)
                 log.info("auto_renew_requested", ssl_id=ssl_id, renewal=renewed["ssl"]["ssl_id"])
             except Exception as exc:   # noqa: BLE001 — one failure must not stop the others; retried next tick
                 log.warning("auto_renew_failed", ssl_id=ssl_id, reason=f"{type(exc).__name__}: {exc}")
         return True
 
     def _request(self, values: dict, requested_by: str, auto_approve: bool, ssl_id: str | None,
-                 requester_email: str | None = None, renewal_of: str | None = None, replaces: bool = False) -> dict:
+                 requester_email: str | None = None, renewal_of: str | None = None, replaces: bool = False,
+                 wait: bool = True) -> dict:
         ssl_id = parse_id(ssl_id or uuid.uuid4(), "ssl")
         profile = self.get_profile(str(values["profile_id"]))
         if profile["cert_type"] != "ssl":
@@ -244,7 +253,8 @@ class EnrollmentService(EventSourced):
             events = domain.decide_request(domain.Ssl(), requested, None)
         result = self.store.append(_ssl_stream(ssl_id), 0, [e.encode() for e in events], self.context.metadata())
         crash_point("enrollment.recorded")
-        return self.command_result(result, ssl=self._outcome(ssl_id) if automatic else self.get_ssl(ssl_id))
+        return self.command_result(result, False,
+                                   ssl=self._outcome(ssl_id) if automatic and wait else self.get_ssl(ssl_id))
 
     def _outcome(self, ssl_id: str) -> dict:
         """The applied request as it is once the pipeline answered, or after `issuance_wait` seconds (at most 60 %
@@ -285,7 +295,7 @@ class EnrollmentService(EventSourced):
             return [e.encode() for e in domain.decide_approve(state, ssl_id, approver, values["message"], signing)]
 
         result = self.store.execute(_ssl_stream(ssl_id), decide)
-        return self.command_result(result, ssl=self._outcome(ssl_id))
+        return self.command_result(result, False, ssl=self._outcome(ssl_id))
 
     # ---- the pipeline's last step: the CA's answers become the requests' outcomes ---------------------------
     def record_outcomes(self, unit, envelopes) -> None:
@@ -439,15 +449,24 @@ class EnrollmentService(EventSourced):
         delegated domain, an IP address through a delegated network; fresh DCV evidence for a public profile (which
         allows no IP address: certificate_rules refused one already). One refusal names every name that fails and
         why. Answered from enrollment's copy of domains' facts (contracts/coverage.py decides)."""
-        facts = self._current(self.domain_facts, "domains")
-        with facts.db.engine.connect() as conn:
-            answers = facts.projection.may_issue_names(conn, organization_id, department_id, "ssl", list(names), now)
-        refused = {}
-        for name, answer in answers.items():
-            if not answer["allowed"]:
-                refused[name] = answer["reason"]
-            elif profiles.trust_class(profile) == "public" and not answer["fresh_dcv"]:
-                refused[name] = f"no fresh DCV evidence (status {answer['dcv_status']})"
+        public = profiles.trust_class(profile) == "public"
+
+        def refusals() -> dict:
+            facts = self._current(self.domain_facts, "domains")
+            with facts.db.reader() as conn:
+                answers = facts.projection.may_issue_names(conn, organization_id, department_id, "ssl",
+                                                           list(names), now)
+            refused = {}
+            for name, answer in answers.items():
+                if not answer["allowed"]:
+                    refused[name] = answer["reason"]
+                elif public and not answer["fresh_dcv"]:
+                    refused[name] = f"no fresh DCV evidence (status {answer['dcv_status']})"
+            return refused
+
+        refused = refusals()
+        if refused and self.catch_up_domain_facts():
+            refused = refusals()        # read your writes: a delegation made a moment ago may not be here yet
         if refused:
             raise PolicyViolation("names not allowed for this organization or department: "
                                   + "; ".join(f"{n}: {r}" for n, r in refused.items()),
@@ -456,9 +475,17 @@ class EnrollmentService(EventSourced):
     def _subject(self, organization_id: str, department_id: str | None) -> dict:
         """O, C, ST, L from the organization and OU from the department (they override the CSR's subject), from
         enrollment's copy of orgs' facts."""
-        facts = self._current(self.org_facts, "orgs")
-        with facts.db.engine.connect() as conn:
-            return facts.projection.subject(conn, organization_id, department_id)
+        def subject() -> dict:
+            facts = self._current(self.org_facts, "orgs")
+            with facts.db.reader() as conn:
+                return facts.projection.subject(conn, organization_id, department_id)
+
+        try:
+            return subject()
+        except NotFound:
+            if not self.catch_up_org_facts():
+                raise
+            return subject()            # an organization or department made a moment ago may not be here yet
 
     def _current(self, follower, source: str):
         """The follower, if its copy was confirmed current (a complete pull) within facts_max_lag seconds."""

@@ -19,8 +19,8 @@ from services.identity.commands import (ChangeAccess, ChangeStatus, CreateAdmin,
 from services.identity.events import decode
 from services.identity.projections import PASSWORD_HISTORY, IdentityView, OrgFacts, OrgIndex
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
-from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, FollowerProvider, catch_up,
-                                          catch_up_timer, follow, open_database, rpc_call, settings_of)
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, follows, open_database, rpc_call,
+                                          settings_of)
 from services.runtime.store import StreamAppend
 
 READ_EVENTS_TIMEOUT = 3.0
@@ -68,16 +68,7 @@ class IdentityService(EventSourced):
     context = Context()
     credentials = CredentialsProvider()
     orgs_rpc = RpcProxy("orgs")
-    org_index = FollowerProvider("orgs", OrgIndex)
-
-    # ---- which organizations and departments exist -------------------------------------------------------
-    @follow("orgs", "identity")
-    def on_orgs_event(self, message: dict) -> None:
-        self.org_index.receive(message, self._read_orgs_events)
-
-    @catch_up_timer()
-    def catch_up_orgs(self) -> bool:
-        return catch_up(self.org_index, self._read_orgs_events)
+    org_index = follows("orgs", OrgIndex)         # which organizations and departments exist
 
     # ---- login, sessions, passwords ----------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)

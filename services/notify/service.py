@@ -37,13 +37,12 @@ from services.notify.adapters.smtp import OutboxSender, SmtpSender
 from services.notify.commands import QueueMail, RecordFailure, RecordSent
 from services.notify.events import decode
 from services.notify.projections import CollectionMailRequests, DcvMailRequests, MailRequest, MessagesView
-from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, FollowerProvider, catch_up,
-                                          catch_up_timer, follow, open_database, rpc_call, settings_of)
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, follows, open_database, rpc_call,
+                                          settings_of)
 from services.runtime.store import system_clock
 
 log = structlog.get_logger(__name__)
 
-READ_EVENTS_TIMEOUT = 3.0
 SEND_BATCH = 50                      # rows attempted per pass; the next push or tick takes the rest
 CLAIM = timedelta(minutes=5)         # a sender that dies holding a row loses it after this
 MAX_PAGE = 500
@@ -81,35 +80,11 @@ class NotifyService(EventSourced):
     context = Context()
     mail = MailProvider()
     domains_rpc = RpcProxy("domains")
-    mail_requests = FollowerProvider("domains", DcvMailRequests)
-    collection_requests = FollowerProvider("enrollment", CollectionMailRequests)
+    # events that call for mail, pushed and pulled (at start and on a timer, which is also the retry timer:
+    # whatever has become due is attempted after each)
+    mail_requests = follows("domains", DcvMailRequests, then="_send_due")
+    collection_requests = follows("enrollment", CollectionMailRequests, then="_send_due")
     enrollment_rpc = RpcProxy("enrollment")
-
-    # ---- events that call for mail: pushed, and pulled at start and on a timer ---------------------------
-    @follow("domains", "notify")
-    def on_domains_event(self, message: dict) -> None:
-        self.mail_requests.receive(message, self._read_domains_events)
-        self._send_due()
-
-    @catch_up_timer()
-    def catch_up_domains(self) -> bool:
-        """Also the retry timer: every tick attempts whatever has become due."""
-        if not catch_up(self.mail_requests, self._read_domains_events):
-            return False            # domains is not answering: it could not render a mail either
-        self._send_due()
-        return True
-
-    @follow("enrollment", "notify")
-    def on_enrollment_event(self, message: dict) -> None:
-        self.collection_requests.receive(message, self._read_enrollment_events)
-        self._send_due()
-
-    @catch_up_timer()
-    def catch_up_enrollment(self) -> bool:
-        if not catch_up(self.collection_requests, self._read_enrollment_events):
-            return False
-        self._send_due()
-        return True
 
     # ---- queries ------------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -213,11 +188,6 @@ class NotifyService(EventSourced):
         with follower.db.writer() as conn, conn.begin():
             follower.projection.reschedule(conn, request.causation_event_id, system_clock(), due_at)
 
-    def _read_domains_events(self, after: int, limit: int) -> list[dict]:
-        return rpc_call(self.domains_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
-
-    def _read_enrollment_events(self, after: int, limit: int) -> list[dict]:
-        return rpc_call(self.enrollment_rpc.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
 
 def _page(offset, limit) -> tuple[int, int]:

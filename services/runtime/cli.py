@@ -7,6 +7,9 @@
                                            add an MRAO (prints its generated password once)
     certplane ca init [--key-algorithm ALG]
                                            create the root and issuing CA unless they exist (prints them)
+    certplane db upgrade [SERVICE ...]     migrate the services' database schemas to this code's revision (all when
+                                           none is named); distributed mode: before `run` (a k8s Job does it)
+    certplane db current [SERVICE ...]     each service's schema revision against this code's (exit 1 if any differs)
     certplane ca reissue CA                a new certificate for the CA's key (id or name), with the links of
                                            CERTPLANE_PUBLIC_BASE_URL; the old one stays downloadable
 """
@@ -58,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ca.add_argument("ca", nargs="?", metavar="CA", help="reissue: the CA's id or name")
     ca.add_argument("--key-algorithm", choices=KEY_ALGORITHMS, metavar="ALG",
                     help=f"one of {', '.join(KEY_ALGORITHMS)} (default: CERTPLANE_CA_KEY_ALGORITHM, else ec-p256)")
+    db = commands.add_parser("db", help="database schemas (Alembic migrations)")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICES))
     args = parser.parse_args(argv)
     if args.command == "ca" and args.action == "reissue" and not args.ca:
         parser.error("ca reissue needs the CA: its id or name (GET /api/v1/cas lists them)")
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         eventlet.monkey_patch()
         from services.runtime.runner import run_services
         return run_services(args.services or list(SERVICES), service_class, first_start)
+    if args.command == "db":
+        return database_command(args.action, args.services or list(SERVICES))
     if args.command == "admin":
         admin_id, password = create_admin(args)
         print(json.dumps({"admin_id": admin_id, "username": args.username, "password": password,
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ca":
         print(json.dumps(init_ca(args.key_algorithm), indent=2))
         return 0
+    if args.command in ("projections", "audit"):
+        from services.runtime.config import load_settings
+        schemas_ready(load_settings(), [args.service])
     if args.command == "projections":
         from services.runtime.maintenance import rebuild_projections
         result = rebuild_projections(service_class(args.service))
@@ -91,7 +102,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result.get("ok", True) else 1
 
 
+def database_command(action: str, names: list[str]) -> int:
+    """`certplane db upgrade|current`: one JSON line per service."""
+    from services.runtime import migrations
+    from services.runtime.config import load_settings
+    from services.runtime.nameko_glue import open_database
+    settings = load_settings()
+    settings.check()
+    for name in names:
+        service_class(name)     # an unknown name stops here
+    differing = 0
+    for name in migrations.owners_of(names):
+        db = open_database(settings, name)
+        if action == "upgrade":
+            print(json.dumps(migrations.upgrade(db, name)), flush=True)
+        else:
+            found = migrations.status(db, name)
+            differing += found["state"] != "current"
+            print(json.dumps(found), flush=True)
+    return 1 if differing else 0
+
+
+def schemas_ready(settings, names: list[str]) -> None:
+    """Before a command touches a service's tables: embedded mode migrates them, distributed mode refuses on a
+    schema that is not at this code's revision (services/runtime/migrations.py ensure_schemas)."""
+    from services.runtime.migrations import ensure_schemas
+    ensure_schemas(settings, names)
+
+
 def _identity_stores(settings):
+    schemas_ready(settings, ["identity"])
     from services.identity.adapters.credentials import CredentialStore
     from services.runtime.nameko_glue import open_database
     identity = service_class("identity")
@@ -192,6 +232,7 @@ def _ca_stores():
     settings = load_settings()
     settings.check()
     kek = load_kek(settings.ca_kek, settings.var_dir, settings.embedded)    # distributed: CERTPLANE_CA_KEK or exit
+    schemas_ready(settings, ["ca"])             # after the settings: a missing KEK is named before the schema
     store = service_class("ca").store.build_store(settings, "ca")
     keys = KeyStore(open_database(settings, "ca"), kek)
     try:

@@ -44,11 +44,15 @@ def tracking_table(metadata: sa.MetaData) -> sa.Table:
 
 
 class Follower:
-    def __init__(self, db: Database, metadata: sa.MetaData, source: str, projection, page: int = 500):
+    def __init__(self, db: Database, metadata: sa.MetaData, source: str, projection, page: int = 500,
+                 types: tuple[str, ...] | None = None):
         self.db = db
         self.source = source
         self.projection = projection
         self.page = page
+        # only these event types: pushes are nudges, and `read_events` answers pages {"events", "until"} (the
+        # producer's read_page) that cover the positions in between, which this follower never sees
+        self.types = types
         self.tracking = tracking_table(metadata)
         self._lock = threading.Lock()
         self._waiting: dict[int, Envelope] = {}   # pushed envelopes not yet applied, by position
@@ -85,6 +89,8 @@ class Follower:
         if envelope.position <= self._seen:
             log.debug("follower_duplicate_ignored", source=self.source, position=envelope.position)
             return "duplicate"
+        if self.types:
+            return self._nudged(envelope, read_events, policy)
         self._waiting[envelope.position] = envelope
         with self._lock:
             seen = self._seen = self.position_now()
@@ -145,6 +151,16 @@ class Follower:
         return self.catch_up(read_events)
 
     # ---- internals ---------------------------------------------------------------------------------------
+    def _nudged(self, envelope: Envelope, read_events: ReadEvents, policy) -> str:
+        """A typed follower's push: pull pages of its types until they cover the pushed position. Whoever holds
+        the lock pulls for everyone waiting behind it: under load one pull (one RPC) serves many pushes."""
+        with self._lock:
+            seen = self._seen = self.position_now()
+            if envelope.position <= seen:
+                return "applied"
+            self._pull(read_events, until=envelope.position, policy=policy)
+            return "pulled"
+
     def _waiting_run(self, first: int) -> list[Envelope]:
         run = []
         while first in self._waiting and len(run) < self.page:
@@ -162,20 +178,30 @@ class Follower:
             seen = self._seen = self.position()
             if until is not None and seen >= until:
                 return applied
-            limit = self.page if until is None else min(self.page, until - seen)
-            batch = [Envelope.from_message(m) for m in read_events(seen, limit)]
-            if not batch:
-                return applied
-            if not self._apply(batch, seen, policy):
+            if self.types:
+                page = read_events(seen, self.page)
+                batch, covered = [Envelope.from_message(m) for m in page["events"]], int(page["until"])
+                if covered <= seen:
+                    return applied       # nothing after our position yet
+            else:
+                limit = self.page if until is None else min(self.page, until - seen)
+                batch = [Envelope.from_message(m) for m in read_events(seen, limit)]
+                if not batch:
+                    return applied
+                covered = batch[-1].position
+            if not self._apply(batch, seen, policy, covered):
                 continue  # another replica advanced meanwhile; look again
             applied += len(batch)
 
-    def _apply(self, envelopes: list[Envelope], seen: int, policy=None) -> bool:
-        expected = seen + 1
-        for envelope in envelopes:
-            if envelope.position != expected:
-                raise RuntimeError(f"{self.source} sent position {envelope.position}, expected {expected}")
-            expected += 1
+    def _apply(self, envelopes: list[Envelope], seen: int, policy=None, covered: int | None = None) -> bool:
+        """Apply `envelopes` and advance the tracking row from `seen` to `covered` (default: the last envelope)."""
+        covered = envelopes[-1].position if covered is None else covered
+        if not self.types:
+            expected = seen + 1
+            for envelope in envelopes:
+                if envelope.position != expected:
+                    raise RuntimeError(f"{self.source} sent position {envelope.position}, expected {expected}")
+                expected += 1
         try:
             with self._transaction() as unit:
                 # Claim the range first: the tracking row's lock makes a replica applying the same events wait
@@ -183,13 +209,14 @@ class Follower:
                 advanced = unit.conn.execute(self.tracking.update()
                                              .where(self.tracking.c.source == self.source,
                                                     self.tracking.c.position == seen)
-                                             .values(position=envelopes[-1].position)).rowcount
+                                             .values(position=covered)).rowcount
                 if advanced != 1:
                     raise _Stale()
-                self._act(unit, envelopes, policy)
+                if envelopes:
+                    self._act(unit, envelopes, policy)
         except _Stale:
             return False  # rolled back: someone else applied these first
-        self._seen = envelopes[-1].position
+        self._seen = covered
         return True
 
     @contextmanager
@@ -209,9 +236,9 @@ class Processor(Follower):
     applied again after the restart. A processor is not a read model: `rewind` would act on every event again,
     so it refuses."""
 
-    def __init__(self, store, source: str, page: int = 100):
+    def __init__(self, store, source: str, page: int = 100, types: tuple[str, ...] | None = None):
         metadata = sa.MetaData(schema=store.db.schema)
-        super().__init__(store.db, metadata, source, projection=None, page=page)
+        super().__init__(store.db, metadata, source, projection=None, page=page, types=types)
         self.store = store
 
     @contextmanager

@@ -20,7 +20,7 @@ from typing import Any
 import eventlet
 import sqlalchemy as sa
 import structlog
-from kombu import Queue
+from kombu import Queue, binding
 from nameko.containers import ServiceContainer, get_service_name
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
@@ -204,6 +204,9 @@ def _wire(cls, attribute: str, provider: "FollowerProvider") -> None:
 
     def reader(self):
         proxy = getattr(self, proxy_name)
+        if provider.types:
+            types = list(provider.types)
+            return lambda after, limit: rpc_call(proxy.read_page, after, limit, types, timeout=READ_EVENTS_TIMEOUT)
         return lambda after, limit: rpc_call(proxy.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
     def policy(self):
@@ -227,32 +230,36 @@ def _wire(cls, attribute: str, provider: "FollowerProvider") -> None:
     pull.__name__ = pull.__qualname__ = f"catch_up_{attribute}"
     on_event.__doc__ = f"{source}'s events, pushed: applied in batches to `{attribute}`."
     pull.__doc__ = f"At start and every catch_up_interval: pull what `{attribute}` missed of {source}'s events."
-    setattr(cls, on_event.__name__, follow(source, cls.name)(on_event))
+    setattr(cls, on_event.__name__, follow(source, cls.name, provider.types)(on_event))
     setattr(cls, pull.__name__, _catch_up_timer()(pull))
 
 
-def follows(source: str, projection_cls, database_name: str | None = None, then: str | None = None):
+def follows(source: str, projection_cls, database_name: str | None = None, then: str | None = None,
+            types: tuple[str, ...] | None = None):
     """`facts = follows("orgs", OrgFacts)` in a Following service: a read model of `source`'s events in this
-    service's database. `then`: a method of the service to call after each pushed event and each pull."""
-    return FollowerProvider(source, projection_cls, database_name, declared=True, then=then)
+    service's database. `then`: a method of the service to call after each pushed event and each pull. `types`:
+    only these event types are pushed, and a push nudges a pull of those (read_page) — for a follower that needs
+    few of a busy producer's events."""
+    return FollowerProvider(source, projection_cls, database_name, declared=True, then=then, types=types)
 
 
-def processes(source: str, policy: str):
-    """`outcomes = processes("ca", policy="record_outcomes")`: a processor of `source`'s events — the service's
-    method `policy(unit, envelopes)` acts on each batch inside the store transaction that also records the
-    tracking row (follower.Processor)."""
-    return ProcessorProvider(source, policy)
+def processes(source: str, policy: str, types: tuple[str, ...] | None = None):
+    """`outcomes = processes("ca", policy="record_outcomes", types=(...))`: a processor of `source`'s events —
+    the service's method `policy(unit, envelopes)` acts on each batch inside the store transaction that also
+    records the tracking row (follower.Processor)."""
+    return ProcessorProvider(source, policy, types)
 
 
 class EventSourced(Following):
     """Base of every service that owns an event store (`store = EventStoreProvider(...)`)."""
 
-    def command_result(self, result: AppendResult, **answer) -> dict:
+    def command_result(self, result: AppendResult, with_events: bool = True, **answer) -> dict:
         """A command's RPC answer: what it returns, plus the store's `position` after it and the `events` it
         recorded (envelope messages), so a caller that follows this service can apply them at once instead of
-        waiting for the push or pulling them (read your own writes)."""
-        return {**answer, "position": result.position,
-                "events": [r.envelope(self.name).to_message() for r in result.events]}
+        waiting for the push or pulling them (read your own writes). `with_events=False` for callers that do not
+        follow this service (the events of a certificate request are kilobytes of CSR for nobody)."""
+        events = [r.envelope(self.name).to_message() for r in result.events] if with_events else []
+        return {**answer, "position": result.position, "events": events}
 
     @rpc(expected_exceptions=EXPECTED)
     def read_events(self, after: int, limit: int = 500) -> list[dict]:
@@ -260,13 +267,26 @@ class EventSourced(Following):
         limit = max(1, min(int(limit), READ_EVENTS_MAX))
         return [r.envelope(self.name).to_message() for r in self.store.read_events(int(after), limit)]
 
+    @rpc(expected_exceptions=EXPECTED)
+    def read_page(self, after: int, limit: int, types: list[str]) -> dict:
+        """The committed events of `types` after `after` (a follower that wants only those): {"events": envelope
+        messages, "until": every position up to this one was looked at}."""
+        limit = max(1, min(int(limit), READ_EVENTS_MAX))
+        records, until = self.store.read_page(int(after), limit, [str(t) for t in types][:50])
+        return {"events": [r.envelope(self.name).to_message() for r in records], "until": until}
+
 
 # ---- following another service's events --------------------------------------------------------------------
 
-def follow(source: str, consumer: str):
-    """Entrypoint: every event `source` publishes, in one durable queue per consuming service, pushed in order."""
-    queue = Queue(f"follow-{source}--{consumer}", exchange=get_event_exchange(source, {}), routing_key="#",
-                  durable=True)
+def follow(source: str, consumer: str, types: tuple[str, ...] | None = None):
+    """Entrypoint: every event `source` publishes (or only those of `types`), in one durable queue per consuming
+    service, pushed in order."""
+    exchange = get_event_exchange(source, {})
+    if types:
+        queue = Queue(f"follow-{source}--{consumer}", bindings=[binding(exchange, routing_key=t) for t in types],
+                      durable=True)
+    else:
+        queue = Queue(f"follow-{source}--{consumer}", exchange=exchange, routing_key="#", durable=True)
     return Consumer.decorator(queue, requeue_on_error=False)
 
 
@@ -276,8 +296,9 @@ class FollowerProvider(DependencyProvider):
     policy: str | None = None
 
     def __init__(self, source: str, projection_cls, database_name: str | None = None, declared: bool = False,
-                 then: str | None = None):
+                 then: str | None = None, types: tuple[str, ...] | None = None):
         self.source = source
+        self.types = tuple(types) if types else None
         self.projection_cls = projection_cls
         self.database_name = database_name   # whose database holds the read model (default: this service's)
         self.declared = declared             # made by follows(): Following wires its entrypoints
@@ -291,7 +312,7 @@ class FollowerProvider(DependencyProvider):
         """The follower with its database tables created and its tracking row in place."""
         db = open_database(settings, self.database_name or service)
         metadata = sa.MetaData(schema=db.schema)
-        follower = Follower(db, metadata, self.source, self.projection_cls(metadata))
+        follower = Follower(db, metadata, self.source, self.projection_cls(metadata), types=self.types)
         db.create_tables(metadata)
         follower.setup()
         return follower
@@ -309,8 +330,8 @@ class ProcessorProvider(FollowerProvider):
     store's database, its appends in the store's transaction. Built on first use (nameko starts extensions
     together, so the first pull may come before this provider's start; every setup is done by then)."""
 
-    def __init__(self, source: str, policy: str):
-        super().__init__(source, None, declared=True)
+    def __init__(self, source: str, policy: str, types: tuple[str, ...] | None = None):
+        super().__init__(source, None, declared=True, types=types)
         self.policy = policy
         self._building = threading.Lock()
 
@@ -326,7 +347,7 @@ class ProcessorProvider(FollowerProvider):
         return self.follower
 
     def build_on(self, store: EventStore) -> Processor:
-        processor = Processor(store, self.source)
+        processor = Processor(store, self.source, types=self.types)
         store.db.create_tables(processor.tracking.metadata)
         processor.setup()
         return processor

@@ -89,6 +89,7 @@ class Relay:
         self.standby_interval = standby_interval
         self._wakeup = Event()
         self._running = False
+        self._published: int | None = None   # known while leader (only the leader moves it): one read less a batch
         store.on_append(self.wake)
 
     def wake(self, _head: int = 0) -> None:
@@ -113,6 +114,7 @@ class Relay:
                 self._sleep(self.standby_interval)
                 continue
             log.info("relay_leader", source=self.store.source)
+            self._published = None
             try:
                 while self._running:
                     if self.publish_pending() == 0:
@@ -128,12 +130,13 @@ class Relay:
 
     def publish_pending(self) -> int:
         """Publish one batch after the published position; return how many went out."""
-        after = self.store.published_position()
+        after = self.store.published_position() if self._published is None else self._published
         records = self.store.read_events(after, self.batch)
         if records:
             envelopes = [record.envelope(self.store.source) for record in records]
             self.publish([(envelope.to_message(), envelope.event_type) for envelope in envelopes])
             self.store.set_published_position(records[-1].position)
+            self._published = records[-1].position
             log.debug("relay_published", source=self.store.source, count=len(records),
                       position=records[-1].position)
         return len(records)

@@ -28,6 +28,9 @@ def run_services(names: list[str], service_class, first_start=None) -> int:
     configure_logging(settings.log_level)
     if settings.embedded:
         _lock_var_dir(settings.var_dir)
+    # embedded: migrate; distributed: refuse a schema older or newer than the code (`certplane db upgrade`)
+    from services.runtime.migrations import ensure_schemas
+    ensure_schemas(settings, names)
     transport.install()
     notes = first_start(settings, names) if first_start else []
     runner = ServiceRunner(settings.nameko_config())

@@ -136,14 +136,29 @@ class EventStore:
             .order_by(self.events.c.stream_version)
         if conn is not None:
             return [_row(r) for r in conn.execute(query)]
-        with self.db.engine.connect() as c:
+        with self.db.reader() as c:
             return [_row(r) for r in c.execute(query)]
 
     def read_events(self, after: int, limit: int) -> list[RecordedEvent]:
         query = sa.select(self.events).where(self.events.c.position > after) \
             .order_by(self.events.c.position).limit(limit)
-        with self.db.engine.connect() as conn:
+        with self.db.reader() as conn:
             return [_row(r) for r in conn.execute(query)]
+
+    def read_page(self, after: int, limit: int, types: Sequence[str], scan: int = 5000) \
+            -> tuple[list[RecordedEvent], int]:
+        """The events of `types` after `after`, in position order, and how far that answer covers: every event up
+        to `until` was looked at (positions have no holes, so a follower that wants only these types may advance
+        its tracking to `until`). At most `limit` events, from at most `scan` positions."""
+        head = self.head_now()
+        scan_to = min(head, after + scan)
+        query = sa.select(self.events).where(self.events.c.position > after, self.events.c.position <= scan_to,
+                                             self.events.c.event_type.in_(list(types))) \
+            .order_by(self.events.c.position).limit(limit)
+        with self.db.reader() as conn:
+            records = [_row(r) for r in conn.execute(query)]
+        until = records[-1].position if len(records) == limit else max(scan_to, after)
+        return records, until
 
     def head(self) -> int:
         with self.db.engine.connect() as conn:
@@ -156,7 +171,7 @@ class EventStore:
 
     def read(self, query: Callable[[sa.Connection], object]):
         """Run a read-only query against this store's database (projections live here)."""
-        with self.db.engine.connect() as conn:
+        with self.db.reader() as conn:
             return query(conn)
 
     # ---- writing ------------------------------------------------------------------------------------------

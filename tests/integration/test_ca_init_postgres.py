@@ -20,6 +20,11 @@ def test_ca_init_writes_to_the_ca_schema_once_and_checks_the_kek(tmp_path):
         env = {"AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/", "CERTPLANE_DATABASE_URL": url,
                "CERTPLANE_VAR_DIR": str(tmp_path), "CERTPLANE_PUBLIC_BASE_URL": "https://pki.example.com",
                "CERTPLANE_CA_KEK": base64.b64encode(secrets.token_bytes(32)).decode()}
+        refused = ca_init(env)                  # distributed mode changes no schema by itself: the operator migrates
+        assert refused.returncode == 1 and "run `certplane db upgrade ca` first" in refused.stderr, refused.stderr
+        upgraded = subprocess.run([CERTPLANE, "db", "upgrade", "ca"], env={**os.environ, **env}, capture_output=True,
+                                  text=True, timeout=120)
+        assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
         first = ca_init(env, "--key-algorithm", "ec-p384")
         assert first.returncode == 0, first.stdout + first.stderr
         made = json.loads(first.stdout)

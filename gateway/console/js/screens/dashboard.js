@@ -9,9 +9,12 @@ import { clear, fmtDate, h, link, section } from "../ui.js";
 import { hasType, isMrao } from "../session.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const STATUS_ORDER = ["requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired"];
-const STATUS_COLOURS = { requested: "#a06b00", approved: "#7c5800", applied: "#5b4a00", issued: "#146c2e",
-                         downloaded: "#0d5a26", declined: "#6b7280", revoked: "#b3261e", expired: "#7a1610" };
+// `failed` (issue 13): recorded, then refused by the CA — waits for a retry or a decline
+const STATUS_ORDER = ["requested", "approved", "applied", "failed", "issued", "downloaded", "declined", "revoked",
+                      "expired"];
+const STATUS_COLOURS = { requested: "#a06b00", approved: "#7c5800", applied: "#5b4a00", failed: "#c2410c",
+                         issued: "#146c2e", downloaded: "#0d5a26", declined: "#6b7280", revoked: "#b3261e",
+                         expired: "#7a1610" };
 const BUCKETS = [["expired", "Expired", "#b3261e"], ["within_7", "≤ 7 days", "#c2410c"],
                  ["within_30", "8–30 days", "#a06b00"], ["within_90", "31–90 days", "#0b57d0"]];
 const DCV_ORDER = ["validated", "submitted", "not_validated", "expired"];

@@ -1,13 +1,20 @@
 // An SSL certificate's page (SCM: the certificate's details): its status, the request, the certificate decoded
 // by the server (GET …/details), the issuer and chain, the history as a timeline (GET …/history), and the actions
 // its status and the admin's rights allow: Approve / Decline (not on one's own request), Download in every
-// format, Revoke with a reason, Renew and Replace (with the CSR widget of the wizard). Live while in progress.
+// format, Revoke with a reason, Renew and Replace (with the CSR widget of the wizard). Live while in progress:
+// an answer of 202 (issue 13) brings the admin here while the request is applied ("issuing…"), and the page turns
+// issued by itself. A request the CA refused after it was recorded is `failed`: its error and findings are shown,
+// and it can be approved again (a retry, by another administrator than the requester) or declined.
 import { api, urlOf } from "../api.js";
 import { navigate, screen } from "../router.js";
-import { actionButton, badge, clear, confirmDialog, definitionList, field, fmtDate, form, h, link, notice,
+import { actionButton, clear, confirmDialog, definitionList, field, fmtDate, form, h, link, notice,
          section } from "../ui.js";
-import { DOWNLOAD_FORMATS, Directory, HAS_CERTIFICATE, PENDING, POLL_MS, REVOCATION_REASONS, colonHex, csrInput,
-         displayName, statusWords } from "./ssl-parts.js";
+import { DOWNLOAD_FORMATS, Directory, HAS_CERTIFICATE, ISSUING, ISSUING_FAST_FOR_MS, ISSUING_POLL_MS, PENDING, POLL_MS,
+         REVOCATION_REASONS, colonHex, csrInput, displayName, findingsTable, refusalPanel, sslBadge, statusWords,
+         submitIssuance } from "./ssl-parts.js";
+
+// What this page says once after an action that re-rendered it: {sslId, text, kind}
+let flash = null;
 
 screen({
   path: "/ssl/:id",
@@ -33,27 +40,46 @@ screen({
     const mine = ssl.requested_by === ctx.me.admin_id;
     const profile = directory.profiles.get(ssl.profile_id);
 
+    const failed = ssl.status === "failed";
+    const issuing = ISSUING.has(ssl.status) && !ssl.last_error;
     const parts = [
       h("div", { class: "page-head" }, h("h1", {}, displayName(ssl)),
-        h("span", { "data-testid": "ssl-status" }, badge(ssl.status))),
+        h("span", { "data-testid": "ssl-status" }, sslBadge(ssl.status))),
       h("p", {}, link("#/ssl", "← SSL certificates")),
     ];
-    if (PENDING.has(ssl.status)) {
-      parts.push(notice(ssl.status === "requested"
-        ? (mine ? "Waiting for approval by another administrator." : "Waiting for approval.")
-        : ssl.status === "approved" ? "Approved; the certificate is being issued." : "Sent to the CA; waiting for the certificate.",
-      "info"));
+    if (flash && flash.sslId === id) parts.push(notice(flash.text, flash.kind));
+    flash = null;
+    if (ssl.status === "requested") {
+      parts.push(notice(mine ? "Waiting for approval by another administrator." : "Waiting for approval.", "info"));
+    } else if (issuing) {
+      parts.push(h("div", { class: "alert info ssl-issuing", role: "status", "data-testid": "ssl-issuing" },
+        h("span", { class: "ssl-spinner", "aria-hidden": "true" }),
+        "Issuing… the certificate follows within seconds; this page shows it when it is there."));
     }
-    if (ssl.last_error) parts.push(notice(`The CA refused or did not answer: ${ssl.last_error}`, "error"));
+    if (failed) {
+      parts.push(h("div", { class: "alert error ssl-failed-note", role: "alert", "data-testid": "ssl-failed" },
+        h("p", { class: "alert-message" }, "Issuance failed: the CA refused to issue this certificate after the request was recorded."),
+        ssl.last_error ? h("p", { "data-testid": "ssl-last-error" }, ssl.last_error) : null,
+        h("p", {}, mine
+          ? "Once the cause is fixed another administrator can approve it again (a retry); or decline it."
+          : "Once the cause is fixed, approve it again (a retry); or decline it.")));
+    } else if (ssl.last_error) {
+      parts.push(notice(`The CA refused or did not answer: ${ssl.last_error}`, "error"));
+    }
     if (ssl.status === "declined") parts.push(notice(`Declined: ${ssl.declined_reason || "no reason given"}`, "warning"));
     if (ssl.status === "revoked") {
       parts.push(notice(`Revoked (${statusWords(ssl.revocation_reason || "unspecified")}).`, "warning"));
     }
 
+    if (failed || (ssl.last_findings && ssl.last_findings.length)) {
+      parts.push(h("section", { class: "card", "data-testid": "ssl-why-failed" }, h("h2", {}, "Why it failed"),
+        findingsTable(ssl.last_findings || [])));
+    }
+
     parts.push(actions(ctx, ssl, mine));
 
     parts.push(section("Request", definitionList([
-      ["Status", badge(ssl.status)],
+      ["Status", sslBadge(ssl.status)],
       ["Common name", ssl.common_name || "(none)"],
       ["Subject alternative names", ssl.sans.length ? h("ul", { class: "ssl-names" }, ssl.sans.map((s) => h("li", {}, s))) : "(none)"],
       ["Organization / department", directory.placeOf(ssl)],
@@ -84,11 +110,18 @@ screen({
     parts.push(section("History", timeline(history)));
     clear(ctx.main, ...parts);
 
-    if (PENDING.has(ssl.status)) {
+    // live: a request waiting, being issued or failed (another administrator may retry or decline it) is read
+    // again; while it is being issued every second for a while, then every 5 s
+    if (PENDING.has(ssl.status) || failed) {
+      const started = Date.now();
+      let round = 0;
       ctx.poll(async () => {
+        round += 1;
+        const every = issuing && Date.now() - started < ISSUING_FAST_FOR_MS ? 1 : POLL_MS / ISSUING_POLL_MS;
+        if (round % every !== 0) return;
         const again = await api("GET", `/api/v1/ssl/${id}`, { background: true });
         if (again.status !== ssl.status || again.last_error !== ssl.last_error) ctx.refresh();
-      }, POLL_MS);
+      }, ISSUING_POLL_MS);
     }
   },
 });
@@ -106,17 +139,32 @@ function usernamesOf(history) {
 function actions(ctx, ssl, mine) {
   const id = ssl.ssl_id;
   const blocks = [];
-  const approvable = ssl.status === "requested" || (ssl.status === "approved" && ssl.last_error);
-  if (approvable && !mine) {
+  const failed = ssl.status === "failed";
+  const retry = failed || (ssl.status === "approved" && ssl.last_error);
+  const approvable = ssl.status === "requested" || retry;
+  // the requester never approves their own request; a failed one they may decline (withdraw) themselves
+  if (approvable && (!mine || failed)) {
     blocks.push(h("div", { class: "ssl-action", "data-testid": "ssl-approval" },
-      h("h3", {}, "Approve or decline"),
-      form({
+      h("h3", {}, mine ? "Decline" : "Approve or decline"),
+      mine ? h("p", { class: "muted" }, "You requested this certificate: another administrator approves it again.") : null,
+      mine ? null : form({
         testid: "ssl-approve-form",
-        submitLabel: ssl.status === "approved" ? "Approve again (retry)" : "Approve",
+        submitLabel: retry ? "Approve again (retry)" : "Approve",
         fields: [field({ name: "message", label: "Message (shown in the history)", type: "textarea", rows: 2,
                          testid: "ssl-approve-message" })],
         onSubmit: async (values) => {
-          await api("POST", `/api/v1/ssl/${id}/approve`, { json: values.message ? { message: values.message } : {} });
+          try {
+            // 200 issued, or 202 applied: the page shows it issued, or "issuing…" until it is
+            await submitIssuance(`/api/v1/ssl/${id}/approve`, values.message ? { message: values.message } : {});
+          } catch (error) {
+            // recorded and refused by the CA (422 with this request's id): the page shows it failed, with the findings
+            if (error && error.details && error.details.ssl_id === id) {
+              flash = { sslId: id, kind: "warning",
+                        text: "Your approval was recorded, but the CA refused to issue the certificate: see why below." };
+            } else {
+              throw error;
+            }
+          }
           ctx.refresh();
         },
       }),
@@ -171,6 +219,7 @@ function renewBlock(ssl, replace) {
   const names = () => ({ commonName: ssl.common_name || "", sans: ssl.sans });
   const testid = replace ? "ssl-replace" : "ssl-renew";
   const widget = csrInput({ names, optional: !replace, testid: `${testid}-csr` });
+  const refusal = refusalPanel(`${testid}-refusal`);
   return h("details", { class: "ssl-action", "data-testid": testid },
     h("summary", {}, replace ? "Replace (new key; this certificate is revoked as superseded once the new one is issued)"
       : "Renew (the same details, a new term)"),
@@ -179,13 +228,19 @@ function renewBlock(ssl, replace) {
       submitLabel: replace ? "Replace certificate" : "Renew certificate",
       extra: [widget.el],
       onSubmit: async () => {
+        refusal.clear();
         const csr = await widget.csr();
-        const created = await api("POST", `/api/v1/ssl/${ssl.ssl_id}/${replace ? "replace" : "renew"}`,
-                                  { json: csr ? { csr } : {} });
+        let created;
+        try {
+          created = await submitIssuance(`/api/v1/ssl/${ssl.ssl_id}/${replace ? "replace" : "renew"}`,
+                                         csr ? { csr } : {});
+        } catch (error) {
+          throw refusal.take(error);       // the findings and the link to the failed request, under the form
+        }
         widget.forget();
-        navigate(`/ssl/${created.ssl_id}`);
+        navigate(`/ssl/${created.id}`);
       },
-    }));
+    }), refusal.el);
 }
 
 // ---- the certificate decoded -----------------------------------------------------------------------------

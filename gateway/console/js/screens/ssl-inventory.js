@@ -1,11 +1,13 @@
 // The SSL inventory (SCM: Certificates > SSL Certificates): server-side paging, the filters in the URL query
 // (#/ssl?status=issued&organization_id=…&expires_after=…&expires_before=…, so the dashboard links here), sortable
 // columns, the CSV export of exactly these filters, and live statuses while a row on the page is in progress.
+// `failed` (issue 13: recorded, then refused by the CA) is a status like the others: filter, badge, sort.
 import { api, urlOf } from "../api.js";
 import { hrefOf, navigate, screen } from "../router.js";
-import { badge, clear, daysUntil, field, fmtDate, form, h, link, pager, table } from "../ui.js";
+import { clear, daysUntil, field, fmtDate, form, h, link, pager, table } from "../ui.js";
 import { hasType, isMrao } from "../session.js";
-import { Directory, PENDING, POLL_MS, STATUSES, dateOfIso, displayName, isoOfDate, statusWords } from "./ssl-parts.js";
+import { Directory, PENDING, POLL_MS, STATUSES, dateOfIso, displayName, isoOfDate, sslBadge,
+         statusWords } from "./ssl-parts.js";
 
 const PAGE = 25;
 const FILTERS = ["status", "q", "organization_id", "department_id", "profile_id", "expires_after", "expires_before",
@@ -99,7 +101,7 @@ screen({
           { label: "SANs", value: (s) => sansCell(s.sans) },
           { label: "Organization / department", value: (s) => directory.placeOf(s) },
           { label: "Profile", value: (s) => directory.profileName(s.profile_id) },
-          { label: "Status", sort: "status", value: (s) => h("span", { "data-testid": "ssl-row-status" }, badge(s.status)) },
+          { label: "Status", sort: "status", value: (s) => h("span", { "data-testid": "ssl-row-status" }, sslBadge(s.status)) },
           { label: "Expires", sort: "not_after", value: (s) => expiresCell(s.not_after) },
           { label: "Serial", sort: "serial", value: (s) => (s.serial ? h("code", { class: "ssl-serial" }, s.serial) : "—") },
           { label: "Requested", sort: "created_at", value: (s) => fmtDate(s.created_at) },

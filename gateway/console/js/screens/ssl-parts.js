@@ -1,15 +1,20 @@
 // What the SSL screens share: the names of the organizations, departments and profiles the admin sees (never an
 // id in place of a name: what the admin cannot see is shown as "not visible to you"), the status and format
 // words, and the CSR widget — paste, upload a file, or generate the key and CSR in the browser — used by the
-// request wizard and by Renew / Replace on the certificate page.
+// request wizard and by Renew / Replace on the certificate page; and the answers of an issuance (issue 13): issued
+// (201), still being issued (202), or recorded and refused by the CA after that (422 with the findings and the id
+// of the request, now `failed`).
 import { api, listAll } from "../api.js";
 import { DEFAULT_KEY_TYPE, KEY_TYPES, downloadText, generateCsr } from "../csr.js";
-import { clear, h, notice, uid } from "../ui.js";
+import { badge, clear, h, link, notice, table, uid } from "../ui.js";
 import { departmentIds, isMrao, organizationIds } from "../session.js";
 
 export const PENDING = new Set(["requested", "approved", "applied"]);
+// approved or applied and no error: the pipeline is issuing it, the certificate follows within seconds
+export const ISSUING = new Set(["approved", "applied"]);
 export const HAS_CERTIFICATE = new Set(["issued", "downloaded", "revoked", "expired"]);
-export const STATUSES = ["requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired"];
+export const STATUSES = ["requested", "approved", "applied", "failed", "issued", "downloaded", "declined", "revoked",
+                         "expired"];
 
 // contracts/enrollment.py DOWNLOAD_FORMATS, in words
 export const DOWNLOAD_FORMATS = [
@@ -31,6 +36,9 @@ export const REVOCATION_REASONS = [
 ];
 
 export const POLL_MS = 5000;
+// while a request is being issued its page asks more often (the certificate follows within seconds), for a while
+export const ISSUING_POLL_MS = 1000;
+export const ISSUING_FAST_FOR_MS = 30_000;
 
 // ---- names ---------------------------------------------------------------------------------------------------
 // The organizations the admin sees (GET /api/v1/organizations is scoped), departments loaded per organization
@@ -127,6 +135,82 @@ export function displayName(ssl) {
 
 export function statusWords(status) {
   return String(status || "").replaceAll("_", " ");
+}
+
+// A status badge of the SSL screens: `failed` has its own colour here (css/ssl.css), apart from the ends of a
+// certificate's life (declined, revoked, expired) — it asks for an action: approve again or decline.
+export function sslBadge(status) {
+  const element = badge(status);
+  element.classList.add("ssl-badge");
+  return element;
+}
+
+// ---- the answers of an issuance -------------------------------------------------------------------------------
+// POST a request, an approval, a renewal or a replacement: {ssl (the SSL view), id, issuing (true: recorded and
+// still on its way to the CA — a 202, or a 200/201 whose status is not final)}. A refusal throws the ApiError.
+export async function submitIssuance(path, json) {
+  const response = await api("POST", path, { json, raw: true });
+  let ssl = null;
+  try {
+    ssl = await response.json();
+  } catch (ignored) {
+    ssl = null;
+  }
+  const location = response.headers.get("Location") || "";
+  const id = (ssl && ssl.ssl_id) || decodeURIComponent(location.split("/").filter(Boolean).pop() || "");
+  const status = ssl && ssl.status;
+  return { ssl, id, issuing: response.status === 202 || ISSUING.has(status) };
+}
+
+// The findings of a refused issuance ({severity, code, message, path}) as a table.
+export function findingsTable(findings, testid = "ssl-findings") {
+  return table({
+    testid,
+    caption: "Findings",
+    columns: [
+      { label: "Severity", value: (f) => h("span", { class: `ssl-severity ssl-severity-${String(f.severity || "").toLowerCase()}` },
+                                          f.severity || "—") },
+      { label: "Code", value: (f) => (f.code ? h("code", {}, f.code) : "—") },
+      { label: "Message", value: (f) => f.message || "" },
+      { label: "Where", value: (f) => (f.path ? h("code", { class: "ssl-finding-path" }, f.path) : "—") },
+    ],
+    rows: findings || [],
+    empty: "The CA gave no findings.",
+  });
+}
+
+function findingsOf(error) {
+  const details = error && error.details;
+  return details && typeof details === "object" && !Array.isArray(details) && Array.isArray(details.findings)
+    ? details : null;
+}
+
+// Where a refusal with findings is shown (a lint failure, the CA's own rules): under the form that was sent, the
+// findings as a table and, when the request was recorded (it is `failed` now), a link to it.
+// take(error) draws it and returns the error for the form's error box (its message, code and correlation id;
+// the findings are not repeated there), or returns any other error as it is.
+export function refusalPanel(testid = "ssl-refusal") {
+  const el = h("div", { class: "ssl-refusal", "aria-live": "polite", "data-testid": testid });
+  return {
+    el,
+    clear() { clear(el); },
+    take(error) {
+      const details = findingsOf(error);
+      if (!details) return error;
+      const sslId = details.ssl_id;
+      clear(el, h("div", { class: "card ssl-refusal-card" },
+        h("h3", {}, sslId ? "The request was recorded, and the CA refused to issue it" : "The CA refused to issue it"),
+        h("p", {}, sslId
+          ? "It is now failed. Fix what the findings name, then another administrator can approve it again (a retry), or decline it."
+          : "Nothing was recorded. Fix what the findings name and send it again."),
+        findingsTable(details.findings),
+        sslId ? h("p", {}, link(`#/ssl/${encodeURIComponent(sslId)}`, "Open the failed request",
+                                { class: "button", "data-testid": "ssl-failed-link" })) : null));
+      const rest = Object.fromEntries(Object.entries(details).filter(([key]) => key !== "findings" && key !== "ssl_id"));
+      return { message: error.message, code: error.code, status: error.status, correlationId: error.correlationId,
+               details: Object.keys(rest).length ? rest : null };
+    },
+  };
 }
 
 export function colonHex(hex) {

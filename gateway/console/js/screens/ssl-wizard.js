@@ -1,11 +1,13 @@
 // Request an SSL certificate (SCM: Certificates > SSL Certificates > Add): the organization and department it is
 // for, the profile (its trust class and whether it needs approval) and term, the names, and the CSR — pasted,
 // uploaded, or generated in the browser (only the CSR is sent). A refusal (names not delegated, a key the profile
-// does not take, lint findings) is shown under the form with the API's details; what was typed stays.
-import { api } from "../api.js";
+// does not take) is shown under the form with the API's details; what was typed stays. The answer (issue 13): 201
+// issued, or 202 still being issued — either opens the certificate's page, which turns issued by itself — or 422
+// when the CA refused it after it was recorded (lint findings, the CA's own rules): the findings are shown under
+// the form with a link to the request, now failed.
 import { navigate, screen } from "../router.js";
 import { clear, field, form, h, link, notice, section } from "../ui.js";
-import { Directory, csrInput, linesOf, profileLabel } from "./ssl-parts.js";
+import { Directory, csrInput, linesOf, profileLabel, refusalPanel, submitIssuance } from "./ssl-parts.js";
 
 screen({
   path: "/ssl/new",
@@ -26,6 +28,7 @@ screen({
     const firstProfile = profiles.find((p) => p.profile_id === ctx.query.profile_id) || profiles[0];
 
     const csr = csrInput({ names: () => namesOf(element), testid: "ssl-csr" });
+    const refusal = refusalPanel();
     const profileInfo = h("div", { class: "ssl-profile-info", "aria-live": "polite", "data-testid": "ssl-profile-info" });
 
     const element = form({
@@ -65,6 +68,7 @@ screen({
       ],
       secondary: [link("#/ssl", "Cancel", { class: "button" })],
       onSubmit: async (values) => {
+        refusal.clear();
         const body = {
           organization_id: values.organization_id,
           department_id: values.department_id || null,
@@ -77,9 +81,14 @@ screen({
           external_requester: values.external_requester || null,
           auto_renew: Boolean(values.auto_renew),
         };
-        const created = await api("POST", "/api/v1/ssl", { json: body });
+        let created;
+        try {
+          created = await submitIssuance("/api/v1/ssl", body);
+        } catch (error) {
+          throw refusal.take(error);    // findings (and the failed request's link) under the form; the form stays
+        }
         csr.forget();
-        navigate(`/ssl/${created.ssl_id}`);
+        navigate(`/ssl/${created.id}`);
       },
     });
 
@@ -107,7 +116,7 @@ screen({
     profileSelect.addEventListener("change", showProfile);
     showProfile();
 
-    clear(ctx.main, head, section(null, element));
+    clear(ctx.main, head, section(null, element, refusal.el));
   },
 });
 
