@@ -19,9 +19,8 @@ from contracts.access import Principal
 from contracts.errors import DomainError, Forbidden, InvalidRequest, Unauthenticated
 from gateway.auth import BACKGROUND_HEADER, authenticate, check_same_origin
 from gateway.scope import Scope
-from services.runtime.nameko_glue import rpc_call
+from services.runtime.nameko_glue import READ_EVENTS_TIMEOUT, rpc_call
 
-READ_EVENTS_TIMEOUT = 3.0   # one page of read_events; a reply lost at start-up then costs 3 s, not rpc_timeout
 JSON, MULTIPART = "application/json", "multipart/form-data"
 MAX_FORM_PARTS = 1000       # a multipart/form-data body: at most this many fields and files
 MAX_JSON_DEPTH = 64         # arrays and objects in a JSON body nest at most this deep (ours nest a few levels)

@@ -19,11 +19,10 @@ from services.identity.commands import (ChangeAccess, ChangeStatus, CreateAdmin,
 from services.identity.events import decode
 from services.identity.projections import PASSWORD_HISTORY, IdentityView, OrgFacts, OrgIndex
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
-from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, follows, open_database, rpc_call,
-                                          settings_of)
+from services.runtime.nameko_glue import (READ_EVENTS_TIMEOUT, Context, EventSourced, EventStoreProvider, follows,
+                                          open_database, rpc_call, settings_of)
 from services.runtime.store import StreamAppend
 
-READ_EVENTS_TIMEOUT = 3.0
 LOGIN_REFUSALS = {
     "wrong_password": ("wrong username or password", "wrong_credentials"),
     "locked": ("too many failed logins: the account is locked for a while", "account_locked"),

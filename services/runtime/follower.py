@@ -119,11 +119,6 @@ class Follower:
             self._forget_waiting(self._seen)
             return "gap_filled"
 
-    def apply_messages(self, messages: Sequence[dict], read_events: ReadEvents, policy=None) -> None:
-        """Apply envelopes a command answered with (read your own writes) at once, as if they had been pushed."""
-        for message in messages:
-            self.receive(message, read_events, policy)
-
     def catch_up(self, read_events: ReadEvents, until: int | None = None, policy=None) -> int:
         """Pull everything after our position (or up to `until`); return how many events were applied."""
         with self._lock:
