@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile bench-console clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile bench-console bench-acme clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -71,6 +71,10 @@ bench-hostile: $(VENV)/.bench-installed
 ## bench-console: the SSL inventory with 100,000 certificates seeded through events: GET /api/v1/ssl p50/p95 (first page, filters, sorts) and the console's /#/ssl in Chromium (navigation -> rows), embedded mode, target < 1 s
 bench-console: $(VENV)/.bench-installed
 	$(BIN)/python bench/console.py
+
+## bench-acme: ACME certificates/s with the Python acme library at 1 and 4 client processes against Certplane (distributed, lint on, names authorized by DCV) and Debian's pebble 2.4 (always valid), vs in-process lint+sign (a); targets >= 50% of (a) at 4 clients, p95 < 300 ms at 1 client
+bench-acme: $(VENV)/.bench-installed
+	$(BIN)/python bench/acme.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -257,3 +257,16 @@ def ssl_scope(p: Principal) -> dict:
     if p.is_mrao:
         return {"all": True}
     return {"organizations": sorted(p.organizations(["ssl"])), "departments": sorted(p.departments(["ssl"]))}
+
+
+# ---- ACME accounts (issue 14: SCM's ACME endpoint accounts, bound to an organization or department) ------------
+
+def missing_to_manage_acme_account(p: Principal, organization_id: str, department_id: str | None) -> str | None:
+    """Why `p` may not create, see or deactivate an ACME account of this organization (or department), or None.
+    An ACME account's clients request SSL certificates in its organization's (department's) name, so the rule is
+    the one for requesting them there (sees_ssl): MRAO; RAO ssl of the organization (any of its departments too);
+    DRAO ssl of the department — never an account of the whole organization. Listing uses ssl_scope alike."""
+    if sees_ssl(p, organization_id, department_id):
+        return None
+    where = f"department {department_id}" if department_id else f"organization {organization_id}"
+    return f"role MRAO, or RAO or DRAO ssl for {where}"

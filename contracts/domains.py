@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
+from contracts import acme
 from contracts.common import text
 
 SOURCE = "domains"
 
 DELEGATION_CERT_TYPES = ("ssl", "client", "code_signing")
 DELEGATION_STATUSES = ("requested", "approved", "rejected")
-DCV_METHODS = ("email", "http", "https", "cname", "txt")
+DCV_START_METHODS = ("email", "http", "https", "cname", "txt")     # what an administrator starts (start_dcv)
+# every method evidence may have: an ACME challenge checked valid for the domain's own name is evidence too
+DCV_METHODS = DCV_START_METHODS + tuple(acme.DCV_METHOD_OF_CHALLENGE.values())
 DCV_STATUSES = ("not_validated", "submitted", "validated", "expired")
 DCV_EMAIL_LOCAL_PARTS = ("admin", "administrator", "webmaster", "hostmaster", "postmaster")
 HTTP_FILE_PATH = "/.well-known/pki-validation/"     # + <file name>.txt (BR 3.2.2.4.18)
@@ -96,7 +99,7 @@ class StartDcvV1(Schema):
     class Meta:
         unknown = RAISE
 
-    method = fields.String(required=True, validate=validate.OneOf(DCV_METHODS))
+    method = fields.String(required=True, validate=validate.OneOf(DCV_START_METHODS))
     email_address = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=254),
                                   metadata={"description": "email only: one of admin@, administrator@, "
                                                            "webmaster@, hostmaster@, postmaster@ the domain"})
@@ -254,7 +257,7 @@ class DcvStartedV1(_Event):
     domain_id = fields.UUID(required=True)
     name = fields.String(required=True)
     dcv_id = fields.UUID(required=True)
-    method = fields.String(required=True, validate=validate.OneOf(DCV_METHODS))
+    method = fields.String(required=True, validate=validate.OneOf(DCV_START_METHODS))
     email_address = fields.String(allow_none=True)
     http_url = fields.String(allow_none=True)
     dns_name = fields.String(allow_none=True)
@@ -277,6 +280,9 @@ class DcvFailedV1(_Event):
 
 
 class DcvValidatedV1(_Event):
+    """Evidence of control of the domain: from a DCV attempt (`dcv_id` is the attempt's), or from an ACME challenge
+    checked valid for the domain's own name (method acme-http, acme-dns or acme-alpn; `dcv_id` is the ACME
+    authorization's id, and no attempt is involved)."""
     domain_id = fields.UUID(required=True)
     name = fields.String(required=True)
     dcv_id = fields.UUID(required=True)
@@ -357,6 +363,7 @@ EVENTS = {
     "network_delegation_approved.v1": NetworkDelegationApprovedV1,
     "network_delegation_rejected.v1": NetworkDelegationRejectedV1,
     "network_delegation_removed.v1": NetworkDelegationRemovedV1,
+    **acme.DOMAINS_EVENTS,      # acme_challenge_checked.v1: domains' answer to enrollment's submitted challenge
 }
 
 _DOMAIN = "0b6f3c1e-5a2d-4c7e-9f10-2a3b4c5d6e7f"
@@ -402,4 +409,10 @@ EXAMPLES = {
                                        "delegation_id": _DELEGATION, "rejected_by": _ADMIN, "reason": "not ours"},
     "network_delegation_removed.v1": {"network_id": _NETWORK, "cidr": "fd00:1::/48",
                                       "delegation_id": _DELEGATION},
+    "acme_challenge_checked.v1": {"authorization_id": "7e0c1d2a-4b3f-4c5d-8e6f-708192a3b4c5",
+                                  "challenge_id": "Xq3vT0c1", "domain_id": _DOMAIN, "identifier": "example.com",
+                                  "method": "dns-01", "valid": True, "problem_type": None, "detail":
+                                  "TXT _acme-challenge.example.com holds the key authorization's digest",
+                                  "validated_at": "2026-11-30T10:00:00+00:00",
+                                  "evidence_expires_at": "2027-06-18T10:00:00+00:00", "caa": _CAA},
 }

@@ -311,6 +311,9 @@ class SslIssuedV1(_Event):
     chain_pem = fields.List(fields.String(), required=True)
     collection_sha256 = fields.String(allow_none=True, load_default=None, metadata={
         "description": "sha256 of the collection id the collection mail carries (the id itself never is here)"})
+    collection_mail = fields.Boolean(load_default=True, metadata={
+        "description": "a collection mail is due (the request names a requester or external requester to mail; "
+                       "an ACME client's request names none)"})
 
 
 class SslDownloadedV1(_Event):

@@ -133,10 +133,11 @@ def covering_entries(name: str) -> list[str]:
 
 
 def evidence_covers(domain_name: str, method: str, name: str) -> bool:
-    """Does DCV evidence for the domain entry cover the certificate name? Email and DNS methods prove control of
-    the domain and everything below it; the HTTP(S) file method proves only the exact host name and never a
-    wildcard (BR 3.2.2.4.18)."""
+    """Does DCV evidence for the domain entry cover the certificate name? Email and DNS methods (ACME dns-01,
+    `acme-dns`, among them) prove control of the domain and everything below it; the HTTP(S) file method and ACME
+    http-01 and tls-alpn-01 (`acme-http`, `acme-alpn`) prove only the exact host name and never a wildcard
+    (BR 3.2.2.4.18, 3.2.2.4.19, 3.2.2.4.20)."""
     base = base_name(domain_name)
-    if method in ("http", "https"):
+    if method in ("http", "https", "acme-http", "acme-alpn"):
         return name == base
     return name == base or base_name(name) == base or name.endswith("." + base)

@@ -103,22 +103,52 @@ class _App(WsgiApp):
 
 
 class ApiServer(WebServer):
+    """The API port, and — when `tls_port` is set — the same routes over TLS on (http_host, tls_port), with the
+    certificate of `tls_cert_file` (re-read when it changes). Both listeners share one ConnectionGate: a client's
+    share of connections is the process's, whichever port it uses."""
+
+    _tls = _tls_sock = _tls_serv = _tls_gt = None
+
     def start(self):
         # nameko's own start() with one change: eventlet.listen sets SO_REUSEPORT by default, which lets a second
         # Certplane bind the same port silently and split the traffic; here a taken port is an error.
         if not self._starting:
             self._starting = True
+            settings = self.container.config["CERTPLANE"]
+            if settings.tls_port:   # before any port is bound: an unusable certificate stops the start
+                try:
+                    self._tls = listener.TlsCertificates.of(settings)
+                except listener.TlsSettingsError as exc:
+                    log.error("tls_listener_refused", error=str(exc))
+                    raise
             self._sock = eventlet.listen(self.bind_addr, reuse_port=False)
             self._sock.settimeout(None)  # kombu#838, as in nameko
-            limits = listener.Limits.of(self.container.config["CERTPLANE"])
+            limits = listener.Limits.of(settings)
             self._gate = listener.ConnectionGate(limits)
-            self._serv = listener.make_server(self._sock, self.get_wsgi_app(), limits)
+            app = self.get_wsgi_app()
+            self._serv = listener.make_server(self._sock, app, limits)
             self._gt = self.container.spawn_managed_thread(self.run)
+            if self._tls is not None:
+                self._tls_sock = eventlet.listen((settings.http_host, settings.tls_port), reuse_port=False)
+                self._tls_sock.settimeout(None)
+                self._tls_serv = listener.make_server(self._tls_sock, app, limits, environ=listener.TLS_ENVIRON)
+                self._tls_gt = self.container.spawn_managed_thread(self.run_tls)
 
     def run(self):
         # nameko's accept loop with the listener's caps; each connection is a managed thread, not a worker
         listener.accept_loop(self._sock, self._serv, self._gate, self.container.spawn_managed_thread,
                              lambda: self._is_accepting)
+
+    def run_tls(self):
+        listener.accept_loop(self._tls_sock, self._tls_serv, self._gate, self.container.spawn_managed_thread,
+                             lambda: self._is_accepting, tls=self._tls)
+
+    def stop(self):
+        self._is_accepting = False
+        if self._tls_gt is not None:
+            self._tls_gt.kill()
+            self._tls_sock.close()
+        super().stop()
 
     def get_wsgi_app(self):
         return _App(self)

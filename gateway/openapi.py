@@ -52,7 +52,8 @@ class Operation:
     raw_body: str | None = None                # or the media type of a body that is not JSON (bytes, e.g. OCSP)
     query: type | None = None                  # marshmallow schema of the query parameters
     responses: dict = field(default_factory=dict)   # status -> (schema, media types (a tuple of str) of a
-                                                    # non-JSON answer, or None for no body; description)
+                                                    # non-JSON answer, or None for no body; description), or
+                                                    # (schema, description, media types) for JSON of other types
     upload: dict = field(default_factory=dict)  # field -> media types: also multipart/form-data, the field a file
     idempotent_post: bool = False
     public: bool = False                       # needs no authentication (stays true after identity lands)
@@ -105,9 +106,11 @@ def build_spec(service_cls, server_url: str) -> dict:
             entry["responses"]["415"] = {"description": "request body is neither application/json nor "
                                                         "multipart/form-data",
                                          "content": {"application/json": {"schema": "Error"}}}
-        for status, (schema, description) in operation.responses.items():
+        for status, (schema, description, *media) in operation.responses.items():
             response: dict = {"description": description}
-            if isinstance(schema, tuple):
+            if media:                     # (schema — marshmallow or a JSON Schema dict —, description, media types)
+                response["content"] = {media_type: {"schema": schema} for media_type in media[0]}
+            elif isinstance(schema, tuple):
                 response["content"] = {media_type: {"schema": {"type": "string"}} for media_type in schema}
             elif schema is not None:
                 response["content"] = {"application/json": {"schema": schema}}

@@ -274,6 +274,9 @@ class SslListQuery(PageQuery):
     organization_id = fields.UUID()
     department_id = fields.UUID()
     profile_id = fields.UUID()
+    requested_by = fields.String(validate=validate.Length(min=1, max=80), metadata={
+        "description": "who requested it, as recorded: an admin id, `system:auto-renew`, or "
+                       "`acme:<acme_account_id>` (the certificates an ACME account's clients got)"})
     serial = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f:]{1,64}$"))
     expires_before = fields.AwareDateTime(default_timezone=None)
     expires_after = fields.AwareDateTime(default_timezone=None)
@@ -391,3 +394,54 @@ class Dashboard(Schema):
     domains_by_dcv_status = fields.Dict(keys=fields.String(validate=validate.OneOf(domains.DCV_STATUSES)),
                                         values=fields.Integer(), required=True)
     evidence_expiring = fields.Nested(DashboardEvidenceExpiring, required=True)
+
+
+# ---- ACME accounts (issue 14): SCM's ACME endpoint accounts with their EAB credentials ---------------------------
+from contracts import acme as acme_contract  # noqa: E402
+
+ACME_ORDER_STATUSES = ("pending", "ready", "processing", "valid", "invalid")   # RFC 8555 §7.1.6
+
+
+class AcmeAccount(acme_contract.AcmeAccountV1):
+    directory_url = fields.String(required=True, metadata={
+        "description": "the ACME directory its clients use (certbot --server, lego --server)"})
+
+
+class AcmeAccountList(Schema):
+    items = fields.List(fields.Nested(AcmeAccount), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class AcmeEab(Schema):
+    kid = fields.String(required=True, metadata={"description": "the EAB key id (also the account's eab_kid)"})
+    hmac_key = fields.String(required=True, metadata={
+        "description": "the EAB HMAC key, base64url without padding (what certbot --eab-hmac-key and lego --hmac "
+                       "take). Shown in this answer only: no other answer shows it"})
+
+
+class AcmeAccountCreated(AcmeAccount):
+    eab = fields.Nested(AcmeEab, required=True)
+    note = fields.String(required=True, metadata={"description": "that the HMAC key is shown this once"})
+
+
+class AcmeIdentifier(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(("dns", "ip")))
+    value = fields.String(required=True)
+
+
+class AcmeOrder(Schema):
+    order_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(ACME_ORDER_STATUSES))
+    identifiers = fields.List(fields.Nested(AcmeIdentifier), required=True)
+    ssl_id = fields.UUID(required=True, allow_none=True, metadata={
+        "description": "the SSL request its finalize made (GET /api/v1/ssl/{ssl_id}); null before finalize"})
+    created_at = fields.String(required=True)
+
+
+class AcmeOrderList(Schema):
+    items = fields.List(fields.Nested(AcmeOrder), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)

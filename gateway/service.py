@@ -11,6 +11,8 @@ from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request
 
 from gateway import schemas
+from gateway.api_acme_accounts import AcmeAccountRoutes
+from gateway.api_acme import AcmeRoutes
 from gateway.api_admins import AdminRoutes
 from gateway.api_auth import AuthRoutes
 from gateway.api_console import ConsoleRoutes
@@ -36,8 +38,8 @@ from services.runtime.nameko_glue import Context, Following, catch_up, catch_up_
 
 
 class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes,
-                     NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, DashboardRoutes, GatewayBase,
-                     Following):
+                     NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, AcmeAccountRoutes,
+                     DashboardRoutes, AcmeRoutes, GatewayBase, Following):
     name = "gateway"
 
     context = Context()

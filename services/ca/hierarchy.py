@@ -59,7 +59,7 @@ def ensure_default_hierarchy(store, keys, settings, algorithm: str | None = None
                              actor: str = "system:ca-init") -> Hierarchy:
     """Make the root and issuing CA unless they exist. `algorithm` (default: the ca_key_algorithm setting) is one
     of contracts.ca.KEY_ALGORITHMS (ValueError otherwise); the issuing CA's CRL/OCSP/caIssuers links name
-    `settings.base_url` (CERTPLANE_PUBLIC_BASE_URL)."""
+    `settings.pki_base_url` (CERTPLANE_PKI_URL, else CERTPLANE_PUBLIC_BASE_URL)."""
     existing = default_cas(store)
     if existing is not None:
         return Hierarchy(False, *existing)
@@ -71,7 +71,7 @@ def ensure_default_hierarchy(store, keys, settings, algorithm: str | None = None
     subject = {"organization": settings.ca_organization, "country": settings.ca_country}
     root = x509build.build_root(root_key, ROOT_NAME, now, ROOT_DAYS, **subject)
     issuing = x509build.build_issuing(issuing_key, root_key, root, ISSUING_NAME, now, ISSUING_DAYS,
-                                      x509build.CaUrls.of(settings.base_url, DEFAULT_ROOT), **subject)
+                                      x509build.CaUrls.of(settings.pki_base_url, DEFAULT_ROOT), **subject)
     events = [(DEFAULT_ROOT, ca_created(keys, DEFAULT_ROOT, ROOT_NAME, "root", None, root_key, root, algorithm)),
               (DEFAULT_ISSUING, ca_created(keys, DEFAULT_ISSUING, ISSUING_NAME, "issuing", DEFAULT_ROOT,
                                            issuing_key, issuing, algorithm))]
@@ -106,7 +106,7 @@ def find_ca(store, ca: str) -> dict:
 def reissue(store, keys, settings, ca_id: str) -> Reissued:
     """A new certificate for the CA's key, which becomes its current one: the same subject and key, a new serial
     and validity (a root: ROOT_DAYS; an issuing CA: ISSUING_DAYS, at most to its root's notAfter), and for an
-    issuing CA the links of `settings.base_url` (CERTPLANE_PUBLIC_BASE_URL). A root is self-signed again, an
+    issuing CA the links of `settings.pki_base_url` (CERTPLANE_PKI_URL). A root is self-signed again, an
     issuing CA signed by its root. The new certificate is linted (RFC 5280, a copy signed with a throwaway key)
     before the CA key signs it. A revoked CA is refused (409 `ca_revoked`) before anything is signed. `store`
     is a worker's StoreHandle (its `execute` records who asked)."""
@@ -131,7 +131,7 @@ def reissue(store, keys, settings, ca_id: str) -> Reissued:
         parent_cert = x509.load_pem_x509_certificate(parent["certificate_pem"].encode())
         parent_key = keys.get(parent["key_ref"])
         days = min(ISSUING_DAYS, (parent_cert.not_valid_after_utc - now).days)
-        urls = x509build.CaUrls.of(settings.base_url, parent["ca_id"])
+        urls = x509build.CaUrls.of(settings.pki_base_url, parent["ca_id"])
 
         def build(signing_key):
             return x509build.build_issuing(key, parent_key if signing_key is None else signing_key, parent_cert,

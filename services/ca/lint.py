@@ -98,11 +98,22 @@ def lint_certificate(der: bytes, profile: str) -> list[Finding]:
                         fd.message or "", result.node.path)
                 for result in results for fd in result.finding_descriptions]
     if profile == "rfc5280":
-        findings = [f for f in findings if not _single_label_syntax(f)]
+        findings = [f for f in findings if not (_single_label_syntax(f) or _wildcard_syntax(f))]
     return findings
 
 
 _SINGLE_LABEL = re.compile(r'^Invalid domain name syntax: "([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"$')
+_WILDCARD = re.compile(r'^Invalid domain name syntax: "\*((?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)"$')
+
+
+def _wildcard_syntax(finding: Finding) -> bool:
+    """The same finding for a wildcard dNSName (`*.corp.example`): RFC 5280 leaves wildcards' semantics to
+    others and pkilint's RFC 5280 validator reads `*` as a bad label, while RFC 6125 §6.4.3 (and every TLS client)
+    accepts a leftmost `*` label; private PKIs issue them (the CA/B BR allow them for public TLS, whose own
+    linter checks them). Dropped only for `*` followed by valid LDH labels (the certificate rules refused any
+    other wildcard before)."""
+    return (finding.code == "pkix.invalid_domain_name_syntax" and finding.path.endswith(".dNSName")
+            and _WILDCARD.match(finding.message) is not None)
 
 
 def _single_label_syntax(finding: Finding) -> bool:

@@ -166,7 +166,7 @@ class CaService(EventSourced):
             added = self._view.add_missing_ca_rows(conn)
         if added:
             log.info("ca_rows_added", cas=added)
-        for found in hierarchy.links_differing(self._cas(), self.tools.settings.base_url):
+        for found in hierarchy.links_differing(self._cas(), self.tools.settings.pki_base_url):
             log.warning("ca_links_differ_from_public_base_url", ca_id=found["ca_id"], name=found["name"],
                         certificate_base_url=found["certificate_base_url"],
                         configured_base_url=found["configured_base_url"], remedy=found["remedy"])
@@ -189,7 +189,7 @@ class CaService(EventSourced):
         settings, now = self.tools.settings, self.store.clock()
         key = x509build.generate_key(values["key_algorithm"])
         cert = x509build.build_issuing(key, self.tools.keys.get(root["key_ref"]), self.tools.certificate(root),
-                                       values["name"], now, ISSUING_DAYS, x509build.CaUrls.of(settings.base_url,
+                                       values["name"], now, ISSUING_DAYS, x509build.CaUrls.of(settings.pki_base_url,
                                                                                              root["ca_id"]),
                                        organization=settings.ca_organization, country=settings.ca_country)
         created = hierarchy.ca_created(self.tools.keys, ca_id, values["name"], "issuing", root["ca_id"], key, cert,
@@ -470,7 +470,7 @@ class CaService(EventSourced):
             urls=self._urls(ca_id), certificate_policies=judged.certificate_policies())
 
     def _urls(self, ca_id: str) -> x509build.CaUrls:
-        return x509build.CaUrls.of(self.tools.settings.base_url, str(ca_id))
+        return x509build.CaUrls.of(self.tools.settings.pki_base_url, str(ca_id))
 
     def _ensure_hierarchy(self) -> None:
         if self._cas():

@@ -2,6 +2,11 @@
 
 Pure: the records come in from `adapters/dns.py`, which does the climb to the closest RRset. A lookup that failed
 never reaches here; the caller refuses it (fail closed).
+
+ACME checks (RFC 8657) also pass the ACME account's URI and the challenge's method: a record naming this CA then
+authorizes only if its `accounturi` parameter (when present) is that URI and its `validationmethods` parameter
+(when present) lists that method; a record whose parameters cannot be parsed authorizes nothing. Other callers
+(REST and form DCV) pass neither, and parameters are ignored for them, as before.
 """
 from __future__ import annotations
 
@@ -38,9 +43,42 @@ def issuer_domain(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
 
+def parameters(value: str) -> dict[str, str] | None:
+    """The parameters of an issue/issuewild value (RFC 8659 §4.2: `tag=value` pairs after the issuer domain name,
+    separated by ';'; tags compared in lower case), or None when they cannot be parsed."""
+    _, _, rest = value.partition(";")
+    found: dict[str, str] = {}
+    for part in rest.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        tag, equals, text = part.partition("=")
+        tag = tag.strip().lower()
+        if not equals or not tag or not tag.replace("-", "").isalnum():
+            return None
+        found[tag] = text.strip()
+    return found
+
+
+def _acme_refusal(value: str, account_uri: str, method: str) -> str | None:
+    """Why a record naming this CA does not authorize this ACME account and method (RFC 8657), or None."""
+    found = parameters(value)
+    if found is None:
+        return "its parameters cannot be parsed"
+    if "accounturi" in found and found["accounturi"] != account_uri:
+        return f"it is limited to the ACME account {found['accounturi']}"
+    if "validationmethods" in found:
+        methods = [m.strip() for m in found["validationmethods"].split(",") if m.strip()]
+        if method not in methods:
+            return f"it allows only the validation methods {', '.join(methods) or '(none)'}"
+    return None
+
+
 def decide_caa(relevant_name: str | None, records: list[CaaRecord], identities: tuple[str, ...],
-               wildcard: bool) -> CaaDecision:
-    """Whether a CA known by `identities` (issuer domain names) may issue; `wildcard` for a `*.` name."""
+               wildcard: bool, account_uri: str | None = None, method: str | None = None) -> CaaDecision:
+    """Whether a CA known by `identities` (issuer domain names) may issue; `wildcard` for a `*.` name.
+    `account_uri` and `method` (ACME: the account's URL and the challenge type, e.g. dns-01) make the records'
+    accounturi and validationmethods parameters count (RFC 8657)."""
     presented = tuple(record.present() for record in records)
 
     def permit(result: str, detail: str) -> CaaDecision:
@@ -61,9 +99,18 @@ def decide_caa(relevant_name: str | None, records: list[CaaRecord], identities: 
         return permit("permitted", f"CAA at {relevant_name} has no issue or issuewild property that applies, "
                                    "so it does not restrict issuance.")
     accepted = {identity.lower() for identity in identities}
+    acme = account_uri is not None or method is not None
+    refusals = []
     for record in relevant:
-        if issuer_domain(record.value) in accepted:
+        if issuer_domain(record.value) not in accepted:
+            continue
+        why = _acme_refusal(record.value, account_uri or "", method or "") if acme else None
+        if why is None:
             return permit("permitted", f"CAA at {relevant_name} authorizes this CA: {record.present()}.")
+        refusals.append(f"{record.present()} names this CA, but {why}")
     kind = "wildcard certificates" if wildcard else "certificates"
+    if refusals:
+        return refuse("caa_forbids", f"CAA at {relevant_name} does not authorize this ACME account ({account_uri}) "
+                                     f"to issue {kind} validated by {method}: {'; '.join(refusals)}.")
     return refuse("caa_forbids", f"CAA at {relevant_name} does not authorize this CA ({', '.join(identities)}) "
                                  f"to issue {kind}: {'; '.join(r.present() for r in relevant)}.")

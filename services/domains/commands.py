@@ -122,3 +122,24 @@ class RecordCheck:
     caa: Caa | None                 # looked up only once control was proven
     now: datetime
     reuse_days: int
+
+
+@dataclass(frozen=True)
+class RecordAcmeCheck:
+    """The outcome of checking an ACME challenge enrollment submitted (adapters/acme_checks.py did the I/O).
+    `domain_id`: the domain covering the identifier for the challenge's organization (department), or None when
+    nothing does; `evidence_caa`: the CAA decision for the domain's own name, looked up when the check may become
+    its DCV evidence (domain.acme_evidence_applies), else None."""
+    authorization_id: str
+    challenge_id: str
+    challenge_type: str             # http-01 | dns-01 | tls-alpn-01
+    identifier: str                 # a wildcard without its "*."
+    wildcard: bool
+    domain_id: str | None
+    valid: bool
+    problem_type: str | None        # contracts.acme.CHECK_PROBLEMS, when not valid
+    detail: str
+    caa: dict | None                # public profiles: the CAA the check found
+    evidence_caa: Caa | None
+    now: datetime
+    reuse_days: int

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from contracts.acme import DCV_METHOD_OF_CHALLENGE
 from contracts.domains import DCV_EMAIL_LOCAL_PARTS, HTTP_FILE_PATH, TXT_LABEL
 from contracts.errors import Conflict, InvalidRequest, NotFound
 from contracts import coverage, names
 from services.domains import delegation
-from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain, RecordCheck,
-                                       RemoveDelegation, StartDcv, UpdateDomain)
+from services.domains.commands import (AddDelegation, CreateDomain, DecideDelegation, DeleteDomain,
+                                       RecordAcmeCheck, RecordCheck, RemoveDelegation, StartDcv, UpdateDomain)
 from services.domains.delegation import Delegation, DelegationStatus  # noqa: F401  (part of this module's state)
-from services.domains.events import (DcvFailed, DcvStarted, DcvValidated, DelegationAdded, DelegationApproved,
-                                     DelegationRejected, DelegationRemoved, DomainCreated, DomainDeleted,
-                                     DomainUpdated)
+from services.domains.events import (AcmeChallengeChecked, DcvFailed, DcvStarted, DcvValidated, DelegationAdded,
+                                     DelegationApproved, DelegationRejected, DelegationRemoved, DomainCreated,
+                                     DomainDeleted, DomainUpdated)
 
 DELEGATION_EVENTS = delegation.Kinds("domain", DelegationAdded, DelegationApproved, DelegationRejected,
                                      DelegationRemoved)
@@ -119,8 +120,12 @@ def evolve(state: Domain, event) -> Domain:
         case DcvValidated():
             evidence = Evidence(event.dcv_id, event.method, datetime.fromisoformat(event.validated_at),
                                 datetime.fromisoformat(event.evidence_expires_at), dict(event.caa))
-            attempt = replace(state.attempt, used=True) if state.attempt is not None else None
+            attempt = state.attempt
+            if attempt is not None and attempt.dcv_id == event.dcv_id:     # ACME evidence leaves an attempt open
+                attempt = replace(attempt, used=True)
             return replace(state, evidence=evidence, attempt=attempt)
+        case AcmeChallengeChecked():
+            return state                  # enrollment's answer; the evidence it gave is its own DcvValidated
     raise TypeError(f"domains cannot evolve {type(event).__name__}")
 
 
@@ -249,6 +254,70 @@ def decide_record_check(state: Domain, cmd: RecordCheck) -> list:
                   "records": list(caa.records)}
     return [DcvValidated(cmd.domain_id, state.name, cmd.dcv_id, state.attempt.method, cmd.now.isoformat(),
                          expires.isoformat(), caa_record)]
+
+
+# ---- ACME challenges (checked by the service's processor, DESIGN §3.6) -----------------------------------------
+
+def acme_evidence_applies(domain_name: str, identifier: str, wildcard: bool, challenge_type: str) -> bool:
+    """Does a valid ACME challenge for `identifier` (without "*.") prove control of the domain entry itself, so
+    that it becomes the entry's DCV evidence? Only for the entry's own name (dns-01 also for `*.<name>`: the TXT
+    is at `_acme-challenge.<name>` either way), and only by a method whose evidence covers the entry
+    (names.evidence_covers: http-01 and tls-alpn-01 prove one host, never a wildcard entry)."""
+    method = DCV_METHOD_OF_CHALLENGE.get(challenge_type)
+    if method is None or identifier != names.base_name(domain_name):
+        return False
+    if wildcard and challenge_type != "dns-01":
+        return False
+    return names.evidence_covers(domain_name, method, domain_name)
+
+
+def _keeps_broader_evidence(state: Domain, method: str, now: datetime) -> bool:
+    """Fresh evidence that covers the names below the domain (email, cname, txt, acme-dns) is not replaced by
+    evidence that covers the one host only (http, https, acme-http, acme-alpn)."""
+    old = state.evidence
+    if old is None or now >= old.evidence_expires_at:
+        return False
+    below = "below." + names.base_name(state.name)
+    return names.evidence_covers(state.name, old.method, below) and not names.evidence_covers(state.name, method,
+                                                                                              below)
+
+
+def acme_not_covered(cmd: RecordAcmeCheck) -> str:
+    name = f"*.{cmd.identifier}" if cmd.wildcard else cmd.identifier
+    return (f"{name} is not covered by a domain (or network) delegated, approved and active for SSL certificates "
+            "to this ACME account's organization or department")
+
+
+def decide_record_acme_check(state: Domain, cmd: RecordAcmeCheck) -> list:
+    """`acme_challenge_checked` — valid only when a domain (existing, active) covers the identifier — and, when
+    the check is valid for the domain's own name (acme_evidence_applies) and CAA permits, the domain's DCV
+    evidence (`dcv_validated`, dcv_id = the ACME authorization): needing no DCV attempt, leaving an open one
+    open, and never replacing fresh evidence that covers more."""
+    valid, problem, detail = cmd.valid, cmd.problem_type, cmd.detail
+    domain_id = cmd.domain_id if cmd.domain_id is not None and state.exists else None
+    if domain_id is None:
+        valid, problem, detail = False, "unauthorized", acme_not_covered(cmd)
+    elif not state.active:
+        valid, problem, detail = False, "unauthorized", f"the domain {state.name} covering {cmd.identifier} is inactive"
+    evidence = []
+    if valid and acme_evidence_applies(state.name, cmd.identifier, cmd.wildcard, cmd.challenge_type):
+        method = DCV_METHOD_OF_CHALLENGE[cmd.challenge_type]
+        caa = cmd.evidence_caa
+        if caa is not None and caa.permitted and not _keeps_broader_evidence(state, method, cmd.now):
+            expires = cmd.now + timedelta(days=cmd.reuse_days)
+            evidence = [DcvValidated(state.domain_id, state.name, cmd.authorization_id, method, cmd.now.isoformat(),
+                                     expires.isoformat(),
+                                     {"result": caa.result, "checked_name": caa.checked_name,
+                                      "relevant_name": caa.relevant_name, "records": list(caa.records)})]
+    return [acme_checked(cmd, domain_id, valid, problem, detail, evidence[0].evidence_expires_at if evidence
+                         else None), *evidence]
+
+
+def acme_checked(cmd: RecordAcmeCheck, domain_id: str | None, valid: bool, problem: str | None, detail: str,
+                 evidence_expires_at: str | None = None) -> AcmeChallengeChecked:
+    return AcmeChallengeChecked(cmd.authorization_id, cmd.challenge_id, domain_id, cmd.identifier,
+                                cmd.challenge_type, valid, None if valid else (problem or "serverInternal"), detail,
+                                cmd.now.isoformat() if valid else None, evidence_expires_at, cmd.caa)
 
 
 # ---- "may organization O (department D) get a certificate of type T for name N?" -------------------------

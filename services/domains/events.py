@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts import acme as acme_contract
 from contracts import domains as contract
 from services.runtime.events import DomainEvent, decoder
 
@@ -134,6 +135,26 @@ class DcvValidated(DomainEvent):
 
 
 @dataclass(frozen=True)
+class AcmeChallengeChecked(DomainEvent):
+    """An ACME challenge enrollment submitted, checked: on the covering domain's stream, the network's for an IP
+    address, or `acme-check-<challenge_id>` when nothing covers the name (then valid is false, domain_id null)."""
+    event_type = "acme_challenge_checked.v1"
+    schema = acme_contract.AcmeChallengeCheckedV1
+
+    authorization_id: str
+    challenge_id: str
+    domain_id: str | None
+    identifier: str
+    method: str                          # the challenge type: http-01, dns-01, tls-alpn-01
+    valid: bool
+    problem_type: str | None             # contracts.acme.CHECK_PROBLEMS, when not valid
+    detail: str | None
+    validated_at: str | None
+    evidence_expires_at: str | None      # when the check also became the domain's DCV evidence
+    caa: dict | None                     # public profiles: the CAA the check found
+
+
+@dataclass(frozen=True)
 class NetworkCreated(DomainEvent):
     event_type = "network_created.v1"
     schema = contract.NetworkCreatedV1
@@ -214,6 +235,6 @@ class NetworkDelegationRemoved(DomainEvent):
 
 
 decode = decoder(DomainCreated, DomainUpdated, DomainDeleted, DelegationAdded, DelegationApproved,
-                 DelegationRejected, DelegationRemoved, DcvStarted, DcvFailed, DcvValidated,
+                 DelegationRejected, DelegationRemoved, DcvStarted, DcvFailed, DcvValidated, AcmeChallengeChecked,
                  NetworkCreated, NetworkUpdated, NetworkDeleted, NetworkDelegationAdded, NetworkDelegationApproved,
                  NetworkDelegationRejected, NetworkDelegationRemoved)

@@ -18,11 +18,12 @@ from contracts.domains import NETWORK_BROADEST_PREFIX
 from contracts.errors import Conflict, InvalidRequest, NotFound
 from services.domains import delegation
 from services.domains.commands import (AddDelegation, CreateNetwork, DecideDelegation, DeleteNetwork,
-                                       RemoveDelegation, UpdateNetwork)
+                                       RecordAcmeCheck, RemoveDelegation, UpdateNetwork)
 from services.domains.delegation import Delegation
-from services.domains.events import (NetworkCreated, NetworkDelegationAdded, NetworkDelegationApproved,
-                                     NetworkDelegationRejected, NetworkDelegationRemoved, NetworkDeleted,
-                                     NetworkUpdated)
+from services.domains.domain import acme_checked, acme_not_covered  # the checked event's one shape
+from services.domains.events import (AcmeChallengeChecked, NetworkCreated, NetworkDelegationAdded,
+                                     NetworkDelegationApproved, NetworkDelegationRejected, NetworkDelegationRemoved,
+                                     NetworkDeleted, NetworkUpdated)
 
 DELEGATION_EVENTS = delegation.Kinds("network", NetworkDelegationAdded, NetworkDelegationApproved,
                                      NetworkDelegationRejected, NetworkDelegationRemoved)
@@ -95,6 +96,8 @@ def evolve(state: Network, event) -> Network:
             return replace(state, delegations=delegation.rejected(state.delegations, event))
         case NetworkDelegationRemoved():
             return replace(state, delegations=delegation.removed(state.delegations, event))
+        case AcmeChallengeChecked():
+            return state                  # an ACME challenge for an address in it (no DCV exists for addresses)
     raise TypeError(f"networks cannot evolve {type(event).__name__}")
 
 
@@ -149,6 +152,17 @@ def decide_delegation(state: Network, cmd: DecideDelegation) -> list:
     """Approve or reject a requested delegation (delegation.decide)."""
     _existing(state, cmd.target_id)
     return delegation.decide(DELEGATION_EVENTS, state.cidr, state.delegations, cmd)
+
+
+def decide_record_acme_check(state: Network, cmd: RecordAcmeCheck) -> list:
+    """An ACME challenge for an IP address (RFC 8738) in this network: valid only while the network exists and is
+    active (the service found it delegated to the challenge's organization); never DCV evidence."""
+    if not state.exists:
+        return [acme_checked(cmd, None, False, "unauthorized", acme_not_covered(cmd))]
+    if not state.active:
+        return [acme_checked(cmd, None, False, "unauthorized", f"the network {state.cidr} holding "
+                                                                f"{cmd.identifier} is inactive")]
+    return [acme_checked(cmd, None, cmd.valid, cmd.problem_type, cmd.detail)]
 
 
 # ---- "may organization O (department D) get a certificate of type T for address A?" ----------------------

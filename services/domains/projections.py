@@ -201,9 +201,10 @@ class DomainsView:
             case "dcv_failed.v1":
                 conn.execute(domains.update().where(by_domain, domains.c.dcv_id == p["dcv_id"]).values(
                     dcv_last_failure=f"{p['reason']}: {p['detail']}"[:1200], updated_at=at))
-            case "dcv_validated.v1":
+            case "dcv_validated.v1":        # an attempt's evidence uses it up; ACME evidence leaves it open
                 conn.execute(domains.update().where(by_domain).values(
-                    dcv_used=True, evidence_method=p["method"],
+                    dcv_used=sa.case((domains.c.dcv_id == p["dcv_id"], True), else_=domains.c.dcv_used),
+                    evidence_method=p["method"],
                     validated_at=datetime.fromisoformat(p["validated_at"]),
                     evidence_expires_at=datetime.fromisoformat(p["evidence_expires_at"]), caa=p["caa"],
                     updated_at=at))
@@ -292,7 +293,9 @@ class DomainsView:
         token_expires = utc(row["dcv_token_expires_at"]) if row["dcv_token_expires_at"] else None
         open_attempt = token_expires is not None and not row["dcv_used"]
         dcv = {"dcv_id": row["dcv_id"], "status": str(dcv_status(expires, token_expires, row["dcv_used"], now)),
-               "method": row["dcv_method"],
+               # the open attempt's method; else how the evidence was obtained (an ACME one has no attempt)
+               "method": row["dcv_method"] if open_attempt or not row["evidence_method"] else
+               row["evidence_method"],
                "email_address": row["dcv_email_address"] if open_attempt else None,
                "http_url": row["dcv_http_url"] if open_attempt else None,
                "dns_name": row["dcv_dns_name"] if open_attempt else None,

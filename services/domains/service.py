@@ -7,7 +7,12 @@ The lookups of one request share one deadline below the RPC timeout (adapters/de
 answer — a DNS server that fails or is silent, a web server that cannot be reached — is refused with 422
 `<lookup>_lookup_failed` naming the lookup and the server, and records nothing: it says nothing about control of
 the domain. An answer that does not prove control (no such record, wrong file content, HTTP 404) is a failed
-check, recorded as such."""
+check, recorded as such.
+
+ACME challenges are a pipeline (DESIGN §3.6): enrollment appends `acme_challenge_submitted`; this service's
+processor checks a batch of them at once before its transaction (`prepare_acme_checks`, adapters/acme_checks.py:
+no lock is held meanwhile) and then appends each outcome (`check_acme_challenges`), `acme_challenge_checked`, on the covering domain's stream (and, for the domain's own name, its DCV
+evidence) with the tracking row; enrollment's processor turns that into the authorization's status."""
 from __future__ import annotations
 
 import hashlib
@@ -15,28 +20,36 @@ import hmac
 import ipaddress
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
+import eventlet
 import sqlalchemy as sa
 import structlog
+from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
+from contracts import acme as acme_contract
+from contracts import coverage
 from contracts import domains as contract
 from contracts import names
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
 from services.domains import domain, network
+from services.domains.adapters.acme_checks import AcmeChecks, CheckResult, caa_record, invalid
 from services.domains.adapters.deadline import Deadline
 from services.domains.adapters.dns import DnsClient, DnsLookupFailed
 from services.domains.adapters.http_fetch import FetchFailed, HttpFetcher
 from services.domains.caa import decide_caa
 from services.domains.commands import (AddDelegation, Caa, CreateDomain, CreateNetwork, DecideDelegation,
-                                       DeleteDomain, DeleteNetwork, NewDelegation, RecordCheck, RemoveDelegation,
-                                       StartDcv, UpdateDomain, UpdateNetwork)
+                                       DeleteDomain, DeleteNetwork, NewDelegation, RecordAcmeCheck, RecordCheck,
+                                       RemoveDelegation, StartDcv, UpdateDomain, UpdateNetwork)
 from services.domains.events import decode
 from services.domains.projections import DomainsView, NetworksView
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
-from services.runtime.nameko_glue import Context, EventSourced, EventStoreProvider, open_database, settings_of
+from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, open_database, processes,
+                                          settings_of)
+from services.runtime.store import StreamAppend
 from services.runtime.kept_secrets import KeptSecrets
 from services.runtime.position_cache import PositionCache
 
@@ -81,6 +94,9 @@ class DcvTools(DependencyProvider):
         # the email-DCV codes, kept until used: events hold only their sha256 (see KeptSecrets)
         self.mail_codes = KeptSecrets(open_database(settings, self.container.service_name), "dcv_mail_secrets")
         self.may_issue_cache = PositionCache()
+        # ACME challenges: each check bounded by the DCV fetch timeout (they run in a processor, not an RPC)
+        self.acme = AcmeChecks(self.dns, settings.dcv_http_allow_private, settings.acme_http_port,
+                               settings.acme_tls_port, settings.dcv_http_timeout, settings.caa_identities)
 
     def lookup_deadline(self) -> Deadline:
         """The deadline of every lookup one request makes: a share of the RPC timeout its caller waits."""
@@ -90,12 +106,33 @@ class DcvTools(DependencyProvider):
         return self
 
 
+ACME_CHECKS_AT_ONCE = 20       # challenges of one batch checked concurrently (each bounded by its timeout)
+
+
+@dataclass(frozen=True)
+class AcmeTarget:
+    """What covers a submitted challenge's identifier for its organization (department): a domain entry or a
+    network, or nothing (`kind` None)."""
+    kind: str | None              # "domain" | "network" | None
+    target_id: str | None
+    name: str | None              # the domain entry's name (a network's CIDR)
+
+
+@dataclass(frozen=True)
+class AcmeOutcome:
+    result: CheckResult
+    caa: dict | None              # public: the CAA the check found
+    evidence_caa: Caa | None      # the domain's own name: CAA as REST DCV checks it, for its evidence
+
+
 class DomainsService(EventSourced):
     name = contract.SOURCE
 
     store = EventStoreProvider(projections=[DomainsView, NetworksView])
     context = Context()
     tools = DcvTools()
+    acme_checks = processes("enrollment", policy="check_acme_challenges", prepare="prepare_acme_checks",
+                            types=acme_contract.SUBMITTED_EVENTS)
 
     # ---- domains ------------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -413,6 +450,124 @@ class DomainsService(EventSourced):
                                    outcome={"validated": validated,
                                             "reason": failure and failure["reason"],
                                             "detail": failure["detail"] if failure else detail})
+
+    # ---- ACME challenges: the pipeline's domains step ---------------------------------------------------
+    def prepare_acme_checks(self, envelopes) -> list:
+        """Before the transaction (follower.PreparedPolicy): for each `acme_challenge_submitted` of the batch, the
+        identifier's covering domain (or network) for the challenge's organization, found in the read models, and
+        the checks' outcome — the challenges checked concurrently (and CAA for public profiles). No lock is held
+        while a client's server takes its time."""
+        submitted = []
+        for envelope in envelopes:
+            if envelope.event_type not in acme_contract.SUBMITTED_EVENTS:
+                continue
+            try:
+                submitted.append(acme_contract.AcmeChallengeSubmittedV1().load(envelope.payload))
+            except ValidationError as exc:
+                log.error("acme_challenge_unreadable", event_id=envelope.event_id, errors=exc.messages_dict)
+        if not submitted:
+            return []
+        now = self.store.clock()
+        targets = self.store.read(lambda conn: [self._acme_target(conn, s, now) for s in submitted])
+        pool = eventlet.GreenPool(ACME_CHECKS_AT_ONCE)
+        return list(zip(submitted, targets, pool.imap(self._acme_outcome, submitted, targets)))
+
+    def check_acme_challenges(self, unit, envelopes, prepared) -> None:
+        """The batch's checked challenges (prepare_acme_checks), appended in one transaction with the tracking
+        row: `acme_challenge_checked` on `domain-<id>` (`network-<id>`), or on `acme-check-<challenge_id>` when
+        nothing covers the name (not valid, unauthorized), with the domain's DCV evidence where the check proves
+        its own name (domain.decide_record_acme_check). A crash before the commit leaves nothing; the batch is
+        checked again after the restart."""
+        if not prepared:
+            return
+        now = self.store.clock()
+        pending: dict[str, list] = {}         # stream -> [version, state, new events]: one append per stream
+        for values, target, outcome in prepared:
+            cmd = RecordAcmeCheck(
+                str(values["authorization_id"]), values["challenge_id"], values["method"], values["identifier"],
+                values["wildcard"], target.target_id if target.kind == "domain" else None, outcome.result.valid,
+                outcome.result.problem_type, outcome.result.detail, outcome.caa, outcome.evidence_caa, now,
+                self.tools.settings.dcv_reuse_days)
+            if target.kind == "network":
+                stream, fold, evolve, decide = (_network_stream(target.target_id), network.fold, network.evolve,
+                                                network.decide_record_acme_check)
+            else:
+                stream = _stream(target.target_id) if target.kind == "domain" else \
+                    f"acme-check-{values['challenge_id']}"
+                fold, evolve, decide = domain.fold, domain.evolve, domain.decide_record_acme_check
+            entry = pending.get(stream)
+            if entry is None:
+                history = self.store.load(stream, unit.conn)
+                entry = pending[stream] = [len(history), fold(decode(r.event_type, r.payload) for r in history), []]
+            checked, *evidence = decide(entry[1], cmd)
+            for event in (checked, *evidence):
+                entry[1] = evolve(entry[1], event)
+                entry[2].append(event)
+            log.info("acme_challenge_checked", challenge_id=cmd.challenge_id, authorization_id=cmd.authorization_id,
+                     method=cmd.challenge_type, stream=stream, valid=checked.valid, problem_type=checked.problem_type,
+                     evidence=bool(evidence))
+        last = envelopes[-1]
+        unit.append_streams([StreamAppend(stream, version, tuple(e.encode() for e in events))
+                             for stream, (version, _state, events) in pending.items()],
+                            {"correlation_id": last.correlation_id, "actor": "system:domains",
+                             "causation_id": last.event_id})
+
+    def _acme_target(self, conn, values: dict, now) -> AcmeTarget:
+        """The domain entry (closest delegated, approved, active: coverage.may_issue_name) or network covering the
+        identifier for the challenge's organization and department, for SSL certificates."""
+        organization = str(values["organization_id"])
+        department = str(values["department_id"]) if values["department_id"] else None
+        identifier = values["identifier"]
+        if names.is_ip_address(identifier):
+            address = names.ip_address(identifier)
+            containing = self._networks.containing(conn, ipaddress.ip_address(address))
+            answer = coverage.may_issue_address(address, containing, organization, department, "ssl")
+            if not answer["allowed"]:
+                return AcmeTarget(None, None, None)
+            return AcmeTarget("network", answer["network_id"], answer["network"])
+        try:
+            name = names.normalise(f"*.{identifier}" if values["wildcard"] else identifier)
+        except InvalidRequest:
+            return AcmeTarget(None, None, None)
+        covering = self._view.covering(conn, name)
+        answer = coverage.may_issue_name(name, covering, organization, department, "ssl", now)
+        if not answer["allowed"]:
+            return AcmeTarget(None, None, None)
+        return AcmeTarget("domain", answer["domain_id"], answer["domain_name"])
+
+    def _acme_outcome(self, values: dict, target: AcmeTarget) -> AcmeOutcome:
+        """The I/O of one challenge (a green thread of the batch's pool): the check; CAA for public profiles (with
+        accounturi and validationmethods); CAA for the domain's own name when the check may become its evidence."""
+        if target.kind is None:
+            return AcmeOutcome(invalid("unauthorized", "not covered"), None, None)    # decide says why
+        checks = self.tools.acme
+        identifier, wildcard, method = values["identifier"], values["wildcard"], values["method"]
+        try:
+            if wildcard and method != "dns-01":
+                return AcmeOutcome(invalid("unauthorized", f"a wildcard name is validated by dns-01 only, not "
+                                                           f"{method} (RFC 8555 §7.1.3)"), None, None)
+            result = checks.check(method, identifier, values["token"], values["key_authorization"])
+            caa = None
+            if result.valid and values["trust_class"] == "public":
+                if target.kind != "domain":
+                    return AcmeOutcome(invalid("unauthorized", "public certificates carry no IP addresses"), None,
+                                       None)
+                name = f"*.{identifier}" if wildcard else identifier
+                decision, problem = checks.caa(name, values["account_uri"], method)
+                caa = caa_record(name, decision) if decision is not None else None
+                result = problem or result
+            evidence_caa = None
+            if result.valid and target.kind == "domain" and domain.acme_evidence_applies(target.name, identifier,
+                                                                                         wildcard, method):
+                decision, _problem = checks.caa(target.name)           # as REST DCV checks it (caa.py, no params)
+                if decision is not None:
+                    evidence_caa = Caa(decision.permitted, decision.result, decision.reason, decision.detail,
+                                       target.name, decision.relevant_name, tuple(decision.records))
+            return AcmeOutcome(result, caa, evidence_caa)
+        except Exception:                      # noqa: BLE001 — one challenge's failure must not stop the batch
+            log.exception("acme_check_failed", challenge_id=values["challenge_id"], method=method)
+            return AcmeOutcome(invalid("serverInternal", "the check failed inside this server; try again"), None,
+                               None)
 
     # ---- the console's dashboard --------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)

@@ -114,6 +114,7 @@ class SslIssued(DomainEvent):
     certificate_pem: str
     chain_pem: list[str]
     collection_sha256: str | None = None
+    collection_mail: bool = True
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,8 @@ class EnrollmentView:
                      "ssl_id"),
             sa.Index("ssl_certificates_not_after", "not_after", "ssl_id"),
             sa.Index("ssl_certificates_common_name", "common_name", "ssl_id"),
+            # an ACME account's certificates (requested_by acme:<id>), newest first
+            sa.Index("ssl_certificates_requested_by_created", "requested_by", "created_at", "ssl_id"),
         )
 
         self.status_query = sa.select(self.ssl.c.status).where(self.ssl.c.ssl_id == sa.bindparam("ssl_id"))
@@ -165,6 +167,10 @@ class EnrollmentView:
             .mappings().first()
         return dict(row) if row else None
 
+    def ssl_by_serial(self, conn, serial: str) -> dict | None:
+        row = conn.execute(sa.select(self.ssl).where(self.ssl.c.serial == _serial_text(serial))).mappings().first()
+        return dict(row) if row else None
+
     def ssl_record(self, conn, ssl_id: str) -> dict | None:
         row = conn.execute(sa.select(self.ssl).where(self.ssl.c.ssl_id == ssl_id)).mappings().first()
         return dict(row) if row else None
@@ -195,7 +201,7 @@ class EnrollmentView:
             conditions += [s.c.status.in_(("issued", "downloaded")), s.c.not_after > now]
         elif status:
             conditions.append(s.c.status == status)
-        for column in ("organization_id", "department_id", "profile_id"):
+        for column in ("organization_id", "department_id", "profile_id", "requested_by"):
             if filters.get(column):
                 conditions.append(s.c[column] == filters[column])
         if filters.get("serial"):

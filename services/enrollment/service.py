@@ -35,11 +35,14 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
+from contracts import acme as acme_contract
 from contracts import certificate_rules as rules
 from contracts import ca as ca_contract
 from contracts import enrollment as contract
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation, Unavailable
 from services.enrollment import domain, profiles, reports
+from services.enrollment.acme_projections import AcmeNonces, AcmeView
+from services.enrollment.acme_service import AcmeEntrypoints
 from services.enrollment.csr import parse_csr
 from services.enrollment.events import SslIssuanceFailed, SslIssued, SslRequested, decode
 from services.enrollment.facts import DomainFacts, OrgSubjects
@@ -78,6 +81,27 @@ class CollectionIds(DependencyProvider):
         return self.secrets
 
 
+class EabKeys(DependencyProvider):
+    """The HMAC keys of the ACME accounts' External Account Bindings (events hold only their sha256): the server
+    must MAC with them, so they are kept, not hashed (KeptSecrets). A lost row makes its ACME account's EAB
+    unusable: the administrator makes a new ACME account."""
+
+    def setup(self):
+        self.secrets = KeptSecrets(open_database(settings_of(self.container), self.container.service_name),
+                                   "acme_eab_keys")
+
+    def get_dependency(self, worker_ctx):
+        return self.secrets
+
+
+class Nonces(DependencyProvider):
+    def setup(self):
+        self.nonces = AcmeNonces(open_database(settings_of(self.container), self.container.service_name))
+
+    def get_dependency(self, worker_ctx):
+        return self.nonces
+
+
 class Outcomes(DependencyProvider):
     """The requests of this process waiting for their outcome: `wait` returns when the processor here recorded it
     (`done`), or — if another replica's processor did — when a look at the read model, every quarter second,
@@ -114,17 +138,22 @@ class Outcomes(DependencyProvider):
         return self
 
 
-class EnrollmentService(EventSourced):
+class EnrollmentService(AcmeEntrypoints, EventSourced):
     name = contract.SOURCE
 
-    store = EventStoreProvider(projections=[EnrollmentView])
+    store = EventStoreProvider(projections=[EnrollmentView, AcmeView])
     context = Context()
     collection_ids = CollectionIds()
     ca_rpc = RpcProxy("ca")                 # revocation, and the lint of a request that waits for approval
     domain_facts = follows("domains", DomainFacts)
     org_facts = follows("orgs", OrgSubjects)
-    outcomes = processes("ca", policy="record_outcomes", types=ca_contract.OUTCOME_EVENTS)
+    outcomes = processes("ca", policy="record_outcomes", types=ca_contract.OUTCOME_EVENTS + ("ca_revoked.v1",))
     waiting = Outcomes()
+    eab_keys = EabKeys()
+    acme_nonces = Nonces()
+    # its own tracking row: domain_facts follows the same source in this database
+    challenge_checks = processes("domains", policy="record_challenge_checks", types=acme_contract.CHECKED_EVENTS,
+                                 tracking_key="domains:acme_checks")
 
     # ---- default profiles at first start ------------------------------------------------------------------
     @periodic(setting="catch_up_interval")
@@ -225,7 +254,9 @@ class EnrollmentService(EventSourced):
 
     def _request(self, values: dict, requested_by: str, auto_approve: bool, ssl_id: str | None,
                  requester_email: str | None = None, renewal_of: str | None = None, replaces: bool = False,
-                 wait: bool = True) -> dict:
+                 wait: bool = True, validated_names: frozenset = frozenset()) -> dict:
+        """`validated_names`: names whose control was proven for this request itself (an ACME order's valid
+        authorizations), which a public profile then needs no other DCV evidence for."""
         ssl_id = parse_id(ssl_id or uuid.uuid4(), "ssl")
         profile = self.get_profile(str(values["profile_id"]))
         if profile["cert_type"] != "ssl":
@@ -237,7 +268,7 @@ class EnrollmentService(EventSourced):
                                          values["term_days"], now)
         organization_id = str(values["organization_id"])
         department_id = str(values["department_id"]) if values["department_id"] else None
-        self._check_names(organization_id, department_id, checked.sans, profile, now)
+        self._check_names(organization_id, department_id, checked.sans, profile, now, validated_names)
         trust_class = profiles.trust_class(profile)
         subject = rules.subject_for("ssl", trust_class, self._subject(organization_id, department_id))
         requested = SslRequested(ssl_id, organization_id, department_id, profile["profile_id"], values["term_days"],
@@ -302,9 +333,13 @@ class EnrollmentService(EventSourced):
         """ca's `certificate_issued` / `certificate_refused` for an SSL application (request_id `ssl:<id>`, the
         application the request's last `ssl_applied`) become `ssl_issued` (with a new collection id, kept in the
         same transaction) / `ssl_issuance_failed`, appended with the tracking row. Waiting answers are woken, and
-        a replacement's predecessor revoked, once that committed."""
+        a replacement's predecessor revoked, once that committed. A revoked CA (`ca_revoked`) starts an ARI renewal
+        campaign for its certificates (acme_service.campaign_for_revoked_ca)."""
         appends, versions = [], {}
         for envelope in envelopes:
+            if envelope.event_type == "ca_revoked.v1":
+                self.campaign_for_revoked_ca(unit, envelope)          # ARI: its certificates renew at once
+                continue
             if envelope.event_type not in ("certificate_issued.v1", "certificate_refused.v1"):
                 continue
             p = envelope.payload
@@ -324,7 +359,8 @@ class EnrollmentService(EventSourced):
                 self.collection_ids.keep(ssl_id, {"collection_id": collection_id}, unit.conn)
                 outcome = SslIssued(ssl_id, p["serial"], p["ca_id"], p["not_before"], p["not_after"],
                                     p["sha256_fingerprint"], p["certificate_pem"], list(p.get("chain_pem") or []),
-                                    _sha256(collection_id))
+                                    _sha256(collection_id), bool(state.request.requester_email
+                                                                 or state.request.external_requester))
                 unit.after_commit.append(lambda request=state.request: self._supersede(request))
             else:
                 outcome = SslIssuanceFailed(ssl_id, p["reason"], list(p["findings"]), p["code"])
@@ -444,7 +480,22 @@ class EnrollmentService(EventSourced):
     def _call(self, method, *args):
         return rpc_call(method, *args, timeout=self.context.settings.rpc_timeout)
 
-    def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict, now) -> None:
+    def _coverage(self, organization_id: str, department_id: str | None, names, now) -> dict:
+        """contracts.coverage's answer per name (allowed, reason, fresh_dcv, domain_id …) from enrollment's copy of
+        domains' facts; a name refused is looked at again after one pull (read your writes)."""
+        def answers() -> dict:
+            facts = self._current(self.domain_facts, "domains")
+            with facts.db.reader() as conn:
+                return facts.projection.may_issue_names(conn, organization_id, department_id, "ssl", list(names),
+                                                        now)
+
+        found = answers()
+        if any(not a["allowed"] for a in found.values()) and self.catch_up_domain_facts():
+            found = answers()
+        return found
+
+    def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict, now,
+                     validated: frozenset = frozenset()) -> None:
         """Every name delegated (approved, active) to the organization/department for ssl — a DNS name through a
         delegated domain, an IP address through a delegated network; fresh DCV evidence for a public profile (which
         allows no IP address: certificate_rules refused one already). One refusal names every name that fails and
@@ -460,7 +511,7 @@ class EnrollmentService(EventSourced):
             for name, answer in answers.items():
                 if not answer["allowed"]:
                     refused[name] = answer["reason"]
-                elif public and not answer["fresh_dcv"]:
+                elif public and not answer["fresh_dcv"] and name not in validated:
                     refused[name] = f"no fresh DCV evidence (status {answer['dcv_status']})"
             return refused
 
@@ -524,6 +575,12 @@ class EnrollmentService(EventSourced):
         if row and row["renewed_by"]:
             successor = next(iter(self.store.load(_ssl_stream(row["renewed_by"]))), None)
         return reports.ssl_history(records, successor)
+
+    @periodic(setting="auto_renew_check_interval")
+    def sweep_acme_nonces(self) -> bool:
+        """Forget ACME nonces past their lifetime (never used)."""
+        self.acme_nonces.sweep(self.store.clock())
+        return True
 
 
 def _signing_request(requested: SslRequested, profile: dict) -> dict:

@@ -120,8 +120,8 @@ class CollectionMailRequests(MailRequests):
     KIND = "ssl_collection"
 
     def mail_for(self, event: Envelope):
-        if event.event_type != "ssl_issued.v1":
-            return None
+        if event.event_type != "ssl_issued.v1" or event.payload.get("collection_mail") is False:
+            return None                  # no requester to mail (an ACME client's request, say)
         return event.payload["ssl_id"], None, None
 
 

@@ -83,7 +83,7 @@ class NotifyService(EventSourced):
     # events that call for mail, pushed and pulled (at start and on a timer, which is also the retry timer:
     # whatever has become due is attempted after each)
     mail_requests = follows("domains", DcvMailRequests, then="_send_due")
-    collection_requests = follows("enrollment", CollectionMailRequests, then="_send_due")
+    collection_requests = follows("enrollment", CollectionMailRequests, then="_send_due", types=("ssl_issued.v1",))
     enrollment_rpc = RpcProxy("enrollment")
 
     # ---- queries ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ database in which each service gets its own schema.
 | http_port            | CERTPLANE_HTTP_PORT                  | 8080                        |
 | health_port          | CERTPLANE_HEALTH_PORT                | 8081 (processes without the gateway) |
 | public_base_url      | CERTPLANE_PUBLIC_BASE_URL            | http://<host>:<port>        |
+| pki_url              | CERTPLANE_PKI_URL                    | public_base_url (the base of certificates' CRL/OCSP/caIssuers links; public TLS needs an http:// one) |
 | max_body_bytes       | CERTPLANE_MAX_BODY_BYTES             | 1048576                     |
 | http_header_timeout  | CERTPLANE_HTTP_HEADER_TIMEOUT        | 10 (seconds for request line + headers, total; also the keep-alive idle time) |
 | http_body_timeout    | CERTPLANE_HTTP_BODY_TIMEOUT          | 30 (seconds for the whole body, total; then 408) |
@@ -54,6 +55,17 @@ database in which each service gets its own schema.
 | auto_renew_check_interval | CERTPLANE_AUTO_RENEW_CHECK_INTERVAL | 3600 (seconds)            |
 | issuance_wait        | CERTPLANE_ISSUANCE_WAIT              | 5 (seconds a request waits for its certificate before 202) |
 | facts_max_lag        | CERTPLANE_FACTS_MAX_LAG              | 60 (seconds; enrollment refuses new requests, 503, when its copy of domains' or orgs' facts has not been confirmed current for longer) |
+| tls_port             | CERTPLANE_TLS_PORT                   | (none: no TLS listener; ACME clients and EST need one) |
+| tls_cert_file        | CERTPLANE_TLS_CERT_FILE              | (PEM: the listener's certificate and chain; re-read when the file changes) |
+| tls_key_file         | CERTPLANE_TLS_KEY_FILE               | (PEM: its private key)      |
+| acme_eab_required    | CERTPLANE_ACME_EAB_REQUIRED          | true (newAccount needs External Account Binding) |
+| acme_authz_reuse_days | CERTPLANE_ACME_AUTHZ_REUSE_DAYS     | 30 (a valid authorization is reused by its account's new orders this long) |
+| acme_finalize_wait   | CERTPLANE_ACME_FINALIZE_WAIT         | 2 (seconds finalize waits for the certificate before answering `processing`) |
+| acme_orders_per_account_hour | CERTPLANE_ACME_ORDERS_PER_ACCOUNT_HOUR | 300 (new orders per ACME account in any hour; then rateLimited) |
+| acme_orders_per_org_hour | CERTPLANE_ACME_ORDERS_PER_ORG_HOUR | 3000 (new orders per organization in any hour) |
+| acme_http_port       | CERTPLANE_ACME_HTTP_PORT             | 80 (tests only: the port http-01 is checked on) |
+| acme_tls_port        | CERTPLANE_ACME_TLS_PORT              | 443 (tests only: the port tls-alpn-01 is checked on) |
+| acme_bad_nonce_rate  | CERTPLANE_ACME_BAD_NONCE_RATE        | 0 (tests only: the share of good nonces refused as badNonce) |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -81,6 +93,7 @@ class Settings:
     http_port: int = 8080
     health_port: int = 8081
     public_base_url: str | None = None
+    pki_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     http_header_timeout: float = 10.0
     http_body_timeout: float = 30.0
@@ -121,6 +134,17 @@ class Settings:
     auto_renew_check_interval: float = 3600.0
     issuance_wait: float = 5.0
     facts_max_lag: float = 60.0
+    tls_port: int | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    acme_eab_required: bool = True
+    acme_authz_reuse_days: float = 30.0
+    acme_finalize_wait: float = 2.0
+    acme_orders_per_account_hour: int = 300
+    acme_orders_per_org_hour: int = 3000
+    acme_http_port: int = 80
+    acme_tls_port: int = 443
+    acme_bad_nonce_rate: float = 0.0
 
     @property
     def embedded(self) -> bool:
@@ -129,6 +153,13 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def pki_base_url(self) -> str:
+        """The base of the links certificates carry (CRL, OCSP, caIssuers): pki_url, else the public base URL.
+        Public TLS needs plain http:// links under a public name (BR 7.1.2.7.7, 7.1.2.11.2; the lint refuses
+        others): where the public base URL is https:// (ACME, EST), set pki_url to the http:// one."""
+        return self.pki_url or self.base_url
 
     def database_url_for(self, service: str) -> tuple[str, str | None]:
         """(SQLAlchemy URL, schema) for a service's own database."""
@@ -172,6 +203,7 @@ ENVIRONMENT_VARIABLES = {
     "http_port": "CERTPLANE_HTTP_PORT",
     "health_port": "CERTPLANE_HEALTH_PORT",
     "public_base_url": "CERTPLANE_PUBLIC_BASE_URL",
+    "pki_url": "CERTPLANE_PKI_URL",
     "max_body_bytes": "CERTPLANE_MAX_BODY_BYTES",
     "http_header_timeout": "CERTPLANE_HTTP_HEADER_TIMEOUT",
     "http_body_timeout": "CERTPLANE_HTTP_BODY_TIMEOUT",
@@ -212,6 +244,17 @@ ENVIRONMENT_VARIABLES = {
     "auto_renew_check_interval": "CERTPLANE_AUTO_RENEW_CHECK_INTERVAL",
     "issuance_wait": "CERTPLANE_ISSUANCE_WAIT",
     "facts_max_lag": "CERTPLANE_FACTS_MAX_LAG",
+    "tls_port": "CERTPLANE_TLS_PORT",
+    "tls_cert_file": "CERTPLANE_TLS_CERT_FILE",
+    "tls_key_file": "CERTPLANE_TLS_KEY_FILE",
+    "acme_eab_required": "CERTPLANE_ACME_EAB_REQUIRED",
+    "acme_authz_reuse_days": "CERTPLANE_ACME_AUTHZ_REUSE_DAYS",
+    "acme_finalize_wait": "CERTPLANE_ACME_FINALIZE_WAIT",
+    "acme_orders_per_account_hour": "CERTPLANE_ACME_ORDERS_PER_ACCOUNT_HOUR",
+    "acme_orders_per_org_hour": "CERTPLANE_ACME_ORDERS_PER_ORG_HOUR",
+    "acme_http_port": "CERTPLANE_ACME_HTTP_PORT",
+    "acme_tls_port": "CERTPLANE_ACME_TLS_PORT",
+    "acme_bad_nonce_rate": "CERTPLANE_ACME_BAD_NONCE_RATE",
 }
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -243,7 +286,10 @@ _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_he
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
            "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
            "auto_renew_days": float, "auto_renew_check_interval": float, "issuance_wait": float,
-           "facts_max_lag": float}
+           "facts_max_lag": float, "tls_port": int, "acme_eab_required": _boolean,
+           "acme_authz_reuse_days": float, "acme_finalize_wait": float, "acme_orders_per_account_hour": int,
+           "acme_orders_per_org_hour": int, "acme_http_port": int, "acme_tls_port": int,
+           "acme_bad_nonce_rate": float}
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:

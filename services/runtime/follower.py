@@ -45,9 +45,12 @@ def tracking_table(metadata: sa.MetaData) -> sa.Table:
 
 class Follower:
     def __init__(self, db: Database, metadata: sa.MetaData, source: str, projection, page: int = 500,
-                 types: tuple[str, ...] | None = None):
+                 types: tuple[str, ...] | None = None, tracking_key: str | None = None):
         self.db = db
         self.source = source
+        # the tracking row's key: the source, unless two consumers of one source share a database (a read model
+        # and a processor of the same producer each need their own position)
+        self.tracking_key = tracking_key or source
         self.projection = projection
         self.page = page
         # only these event types: pushes are nudges, and `read_events` answers pages {"events", "until"} (the
@@ -59,16 +62,17 @@ class Follower:
         self._seen = 0                            # the tracked position as this process last read or wrote it
         self.caught_up = False   # set by the first complete catch-up in this process (readiness waits for it)
         self.last_caught_up: float | None = None  # time.monotonic() of the last complete catch-up
-        self._position_query = sa.select(self.tracking.c.position).where(self.tracking.c.source == source)
+        self._position_query = sa.select(self.tracking.c.position).where(
+            self.tracking.c.source == self.tracking_key)
 
     def setup(self) -> None:
         """Create the tracking row at position 0 if this consumer has never run."""
         try:
             with self.db.writer() as conn, conn.begin():
                 if conn.execute(sa.select(self.tracking.c.source)
-                                .where(self.tracking.c.source == self.source)).first():
+                                .where(self.tracking.c.source == self.tracking_key)).first():
                     return
-                conn.execute(self.tracking.insert().values(source=self.source, position=0))
+                conn.execute(self.tracking.insert().values(source=self.tracking_key, position=0))
         except sa.exc.IntegrityError:
             pass  # a replica starting at the same moment created it
 
@@ -137,7 +141,7 @@ class Follower:
         """Empty the read model and set the tracked position back to 0 (the next catch-up refills it)."""
         with self._lock, self.db.writer() as conn, conn.begin():
             self.projection.reset(conn)
-            conn.execute(self.tracking.update().where(self.tracking.c.source == self.source).values(position=0))
+            conn.execute(self.tracking.update().where(self.tracking.c.source == self.tracking_key).values(position=0))
         self._seen = 0
 
     def rebuild(self, read_events: ReadEvents) -> int:
@@ -202,7 +206,7 @@ class Follower:
                 # Claim the range first: the tracking row's lock makes a replica applying the same events wait
                 # here and then find the position moved (and roll back), instead of colliding in the read model.
                 advanced = unit.conn.execute(self.tracking.update()
-                                             .where(self.tracking.c.source == self.source,
+                                             .where(self.tracking.c.source == self.tracking_key,
                                                     self.tracking.c.position == seen)
                                              .values(position=covered)).rowcount
                 if advanced != 1:
@@ -224,6 +228,19 @@ class Follower:
             self.projection.apply(unit.conn, envelope)
 
 
+class PreparedPolicy:
+    """A processor's policy in two steps: `prepare(envelopes)` does the slow outside work (network checks) before
+    the transaction, `act(unit, envelopes, prepared)` decides and appends inside it — so no lock (SQLite's write
+    lock, PostgreSQL's tracking row) is held while a remote server takes its time. A batch that another replica
+    applied first was prepared in vain, never acted on twice."""
+
+    def __init__(self, act, prepare):
+        self.act, self.prepare = act, prepare
+
+    def __call__(self, unit, envelopes, prepared=None):
+        return self.act(unit, envelopes, prepared)
+
+
 class Processor(Follower):
     """A follower that may append to its own service's store: `policy(unit, envelopes)` (the handler passes the
     service's method) decides on a batch of the source's events and appends through `unit` (store.Unit), in the
@@ -231,15 +248,24 @@ class Processor(Follower):
     applied again after the restart. A processor is not a read model: `rewind` would act on every event again,
     so it refuses."""
 
-    def __init__(self, store, source: str, page: int = 100, types: tuple[str, ...] | None = None):
+    def __init__(self, store, source: str, page: int = 100, types: tuple[str, ...] | None = None,
+                 tracking_key: str | None = None):
         metadata = sa.MetaData(schema=store.db.schema)
-        super().__init__(store.db, metadata, source, projection=None, page=page, types=types)
+        super().__init__(store.db, metadata, source, projection=None, page=page, types=types,
+                         tracking_key=tracking_key)
         self.store = store
 
     @contextmanager
     def _transaction(self):
         with self.store.transaction() as unit:
             yield unit
+
+    def _apply(self, envelopes: list[Envelope], seen: int, policy=None, covered: int | None = None) -> bool:
+        if isinstance(policy, PreparedPolicy) and envelopes:
+            prepared = policy.prepare(envelopes)
+            act = policy.act
+            policy = lambda unit, batch: act(unit, batch, prepared)        # noqa: E731 — bound to this batch
+        return super()._apply(envelopes, seen, policy, covered)
 
     def _act(self, unit, envelopes: list[Envelope], policy) -> None:
         if policy is None:

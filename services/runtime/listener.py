@@ -8,13 +8,22 @@
   framing is parsed strictly (400 `malformed_chunked_body`); after any of these answers the connection is closed;
 - one client address holds at most `max_connections_per_client` connections, the listener `max_connections`;
   a connection over either cap is closed at once, before anything is read from it.
+
+A TLS listener (the gateway's `tls_port`) is the same listener with a TLS handshake first, done in the
+connection's own greenthread under the header deadline — never in the accept loop, so a client that connects and
+says nothing holds one greenthread, not the accepting. Its certificate and key (`TlsCertificates`) are re-read when
+either file changes (looked at, at accept time, at most every TLS_RECHECK_SECONDS): a rotated certificate is served
+without a restart; a rotation caught half-way (the new certificate, the old key) keeps the old pair until both fit.
 """
 from __future__ import annotations
 
 import errno
 import io
+import os
 import re
 import socket
+import ssl
+import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
@@ -22,6 +31,7 @@ from functools import partial
 import eventlet
 import structlog
 from eventlet import wsgi
+from eventlet.green import ssl as green_ssl
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +41,11 @@ MAX_TRAILER_LINES = 32
 LINGER_SECONDS = 2.0                               # reading what the client still sends after a refusal
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)(;[^\r\n]*)?\r\n")
 _ACCEPT_RETRY = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+TLS_RECHECK_SECONDS = 2.0                          # how often, at most, the TLS files' stamps are looked at
+TLS_ENVIRON = {"wsgi.url_scheme": "https", "HTTPS": "on"}
+_TLS_RECORD_HANDSHAKE = 0x16                       # the first byte a TLS client sends
+PLAIN_HTTP_ON_TLS_PORT = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                          b"Content-Length: 45\r\n\r\nThis port speaks HTTPS: use https:// for it.\n")
 
 
 @dataclass(frozen=True)
@@ -142,8 +157,10 @@ class ConnectionGate:
         return False
 
 
-def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, accepting=lambda: True) -> None:
-    """Accept connections for `server` until `accepting()` is false; `spawn(fn)` runs each connection."""
+def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, accepting=lambda: True,
+                tls: "TlsCertificates | None" = None) -> None:
+    """Accept connections for `server` until `accepting()` is false; `spawn(fn)` runs each connection. With `tls`,
+    each connection is TLS (its handshake in its own greenthread, under the header deadline)."""
     while accepting():
         try:
             conn, address = sock.accept()
@@ -163,11 +180,17 @@ def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, acceptin
             # waits for the client's delayed ACK (Nagle), ~40 ms a request, which a browser's page of many
             # requests pays on every one (measured by bench-console)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        spawn(partial(_serve, server, gate, conn, address, host))
+        context = tls.context() if tls is not None else None
+        spawn(partial(_serve, server, gate, conn, address, host, context))
 
 
-def _serve(server, gate, conn, address, host) -> None:
+def _serve(server, gate, conn, address, host, context=None) -> None:
     try:
+        if context is not None:
+            tls = _tls_handshake(conn, context, server.limits.header_timeout, server.socket_timeout)
+            if tls is None:
+                return
+            conn = tls
         server.process_request([address, conn, wsgi.STATE_IDLE])
     except OSError:
         pass   # resets, timeouts, eventlet's "raw readinto() returned invalid length": the client is gone
@@ -176,6 +199,124 @@ def _serve(server, gate, conn, address, host) -> None:
     finally:
         gate.release(host)
         conn.close()
+
+
+# ---- TLS ----------------------------------------------------------------------------------------------------
+
+class TlsSettingsError(Exception):
+    """The TLS listener's certificate or key cannot be used (at start: the process does not start)."""
+
+
+class TlsCertificates:
+    """The TLS listener's certificate chain and key (PEM files): an SSLContext (TLS 1.2 at least) made from them,
+    made again when either file's (mtime, size, inode) changes. A pair that does not load at start is a
+    TlsSettingsError naming the setting; one that does not load later is logged and the previous pair served
+    until the files change again."""
+
+    def __init__(self, cert_file: str, key_file: str, recheck_seconds: float = TLS_RECHECK_SECONDS,
+                 clock=time.monotonic):
+        self.cert_file, self.key_file = cert_file, key_file
+        self.recheck_seconds, self._clock = recheck_seconds, clock
+        self._stamp = self._stamps()
+        self._context = self._load()
+        self._failed_stamp = None
+        self._checked_at = clock()
+
+    @classmethod
+    def of(cls, settings) -> "TlsCertificates":
+        missing = [f"{name} (CERTPLANE_{name.upper()})" for name in ("tls_cert_file", "tls_key_file")
+                   if not getattr(settings, name)]
+        if missing:
+            raise TlsSettingsError(f"setting tls_port is {settings.tls_port}, so the TLS listener needs "
+                                   f"{' and '.join(missing)}: PEM files of its certificate chain and key")
+        return cls(settings.tls_cert_file, settings.tls_key_file)
+
+    def context(self) -> ssl.SSLContext:
+        """The context for a connection accepted now (a reload first, when due and the files changed)."""
+        now = self._clock()
+        if now - self._checked_at < self.recheck_seconds:
+            return self._context
+        self._checked_at = now
+        try:
+            stamp = self._stamps()
+        except TlsSettingsError as exc:
+            stamp = str(exc)
+        if stamp in (self._stamp, self._failed_stamp):
+            return self._context
+        try:
+            context = self._load()
+        except TlsSettingsError as exc:
+            self._failed_stamp = stamp
+            log.warning("tls_certificate_reload_failed", error=str(exc), cert_file=self.cert_file)
+            return self._context
+        self._context, self._stamp, self._failed_stamp = context, stamp, None
+        log.info("tls_certificate_reloaded", cert_file=self.cert_file, key_file=self.key_file)
+        return context
+
+    def _stamps(self):
+        return tuple(_stamp_of(path, setting) for path, setting in
+                     ((self.cert_file, "tls_cert_file"), (self.key_file, "tls_key_file")))
+
+    def _load(self) -> ssl.SSLContext:
+        for path, setting in ((self.cert_file, "tls_cert_file"), (self.key_file, "tls_key_file")):
+            try:
+                with open(path, "rb") as readable:
+                    readable.read(1)
+            except OSError as exc:
+                raise TlsSettingsError(f"setting {setting} (CERTPLANE_{setting.upper()}): cannot read {path}: "
+                                       f"{exc.strerror or exc}") from None
+        context = green_ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        try:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        except (ssl.SSLError, ValueError) as exc:
+            raise TlsSettingsError(
+                f"settings tls_cert_file and tls_key_file (CERTPLANE_TLS_CERT_FILE={self.cert_file}, "
+                f"CERTPLANE_TLS_KEY_FILE={self.key_file}): not a PEM certificate chain and its matching private "
+                f"key ({exc})") from None
+        return context
+
+
+def _stamp_of(path: str, setting: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise TlsSettingsError(f"setting {setting} (CERTPLANE_{setting.upper()}): cannot read {path}: "
+                               f"{exc.strerror or exc}") from None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _tls_handshake(conn, context: ssl.SSLContext, deadline: float, socket_timeout):
+    """The TLS connection over `conn` once its handshake is done within `deadline` seconds (HeaderTimeout past
+    it), or None when the client spoke plain HTTP (it is told so) or failed the handshake."""
+    timer = eventlet.Timeout(deadline, HeaderTimeout("tls handshake deadline"))
+    try:
+        first = conn.recv(1, socket.MSG_PEEK)
+        if not first:
+            return None
+        if first[0] != _TLS_RECORD_HANDSHAKE:
+            if first.isalpha():   # "GET ..." to the https port: say so, as nginx does, instead of a silent close
+                conn.sendall(PLAIN_HTTP_ON_TLS_PORT)
+                conn.shutdown(socket.SHUT_WR)
+                conn.recv(65536)   # the rest of the request (what fits): a close with it unread would be a RST
+            return None
+        tls = context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)   # takes conn's fd
+        try:
+            tls.do_handshake()
+        except OSError as exc:   # ssl.SSLError is one; so is the deadline's HeaderTimeout, re-raised
+            tls.close()
+            if isinstance(exc, HeaderTimeout):
+                raise
+            log.debug("tls_handshake_failed", error=str(exc))
+            return None
+        except BaseException:
+            tls.close()
+            raise
+        tls.settimeout(socket_timeout)
+        return tls
+    finally:
+        timer.cancel()
 
 
 # ---- the body ------------------------------------------------------------------------------------------------

@@ -84,7 +84,9 @@ def _owned_elsewhere(owner: str):
     if owner == "domains":
         return [lambda db: KeptSecrets(db, "dcv_mail_secrets")]
     if owner == "enrollment":
-        return [lambda db: KeptSecrets(db, "ssl_collection_ids")]
+        from services.enrollment.acme_projections import AcmeNonces
+        return [lambda db: KeptSecrets(db, "ssl_collection_ids"), lambda db: KeptSecrets(db, "acme_eab_keys"),
+                AcmeNonces]
     if owner == "notify":
         from services.notify.adapters.smtp import OutboxSender
         return [lambda db: OutboxSender(db).create_table()]

@@ -32,7 +32,7 @@ from nameko.timer import Timer
 from contracts.errors import EXPECTED
 from services.runtime.config import Settings
 from services.runtime.db import Database, make_database
-from services.runtime.follower import Follower, Processor
+from services.runtime.follower import Follower, PreparedPolicy, Processor
 from services.runtime.publisher import BatchPublisher
 from services.runtime.relay import Relay, RelayLock
 from services.runtime.store import AppendResult, EventStore, system_clock
@@ -210,7 +210,11 @@ def _wire(cls, attribute: str, provider: "FollowerProvider") -> None:
         return lambda after, limit: rpc_call(proxy.read_events, after, limit, timeout=READ_EVENTS_TIMEOUT)
 
     def policy(self):
-        return getattr(self, provider.policy) if provider.policy else None
+        if not provider.policy:
+            return None
+        if getattr(provider, "prepare", None):
+            return PreparedPolicy(getattr(self, provider.policy), getattr(self, provider.prepare))
+        return getattr(self, provider.policy)
 
     def on_event(self, message: dict) -> None:
         follower = getattr(self, attribute)
@@ -243,11 +247,15 @@ def follows(source: str, projection_cls, database_name: str | None = None, then:
     return FollowerProvider(source, projection_cls, database_name, declared=True, then=then, types=types)
 
 
-def processes(source: str, policy: str, types: tuple[str, ...] | None = None):
+def processes(source: str, policy: str, types: tuple[str, ...] | None = None, tracking_key: str | None = None,
+              prepare: str | None = None):
     """`outcomes = processes("ca", policy="record_outcomes", types=(...))`: a processor of `source`'s events —
     the service's method `policy(unit, envelopes)` acts on each batch inside the store transaction that also
-    records the tracking row (follower.Processor)."""
-    return ProcessorProvider(source, policy, types)
+    records the tracking row (follower.Processor). `prepare`: a method `prepare(envelopes)` run before that
+    transaction for the batch's slow outside work; the policy is then `policy(unit, envelopes, prepared)`
+    (follower.PreparedPolicy). `tracking_key`: the tracking row's key when the service also follows `source` with
+    a read model (their positions differ), e.g. "domains:acme_checks"."""
+    return ProcessorProvider(source, policy, types, tracking_key, prepare)
 
 
 class EventSourced(Following):
@@ -330,9 +338,12 @@ class ProcessorProvider(FollowerProvider):
     store's database, its appends in the store's transaction. Built on first use (nameko starts extensions
     together, so the first pull may come before this provider's start; every setup is done by then)."""
 
-    def __init__(self, source: str, policy: str, types: tuple[str, ...] | None = None):
+    def __init__(self, source: str, policy: str, types: tuple[str, ...] | None = None,
+                 tracking_key: str | None = None, prepare: str | None = None):
         super().__init__(source, None, declared=True, types=types)
         self.policy = policy
+        self.tracking_key = tracking_key
+        self.prepare = prepare
         self._building = threading.Lock()
 
     def setup(self):
@@ -347,7 +358,7 @@ class ProcessorProvider(FollowerProvider):
         return self.follower
 
     def build_on(self, store: EventStore) -> Processor:
-        processor = Processor(store, self.source, types=self.types)
+        processor = Processor(store, self.source, types=self.types, tracking_key=self.tracking_key)
         store.db.create_tables(processor.tracking.metadata)
         processor.setup()
         return processor

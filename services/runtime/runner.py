@@ -25,6 +25,11 @@ def run_services(names: list[str], service_class, first_start=None) -> int:
     """`first_start(settings, names)` runs before the services start and returns lines for the banner."""
     settings = load_settings()
     settings.check()
+    if "gateway" in names and settings.tls_port:
+        try:
+            listener.TlsCertificates.of(settings)          # an unusable certificate: one line, not tracebacks
+        except listener.TlsSettingsError as exc:
+            raise SystemExit(str(exc)) from None
     configure_logging(settings.log_level)
     if settings.embedded:
         _lock_var_dir(settings.var_dir)
@@ -53,6 +58,9 @@ def run_services(names: list[str], service_class, first_start=None) -> int:
         print(f"Certplane is running at {settings.base_url}/  ({mode} mode, services: {', '.join(names)})",
               flush=True)
         print(f"  API: {settings.base_url}/api/v1/openapi.json   health: {settings.base_url}/readyz", flush=True)
+        if settings.tls_port:
+            print(f"  HTTPS: https://{settings.http_host}:{settings.tls_port}/  (the same routes over TLS; "
+                  f"certificate {settings.tls_cert_file}, re-read when it changes)", flush=True)
         for line in notes:
             print(line, flush=True)
         print("  Ctrl-C stops.", flush=True)

@@ -52,3 +52,39 @@ def test_two_replicas_pushed_the_same_events_apply_each_once(pg_url, tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM shared_read_model.rows")).scalar() == 30
     assert replicas[0].position() == replicas[1].position() == 30
     assert replicas[0].position_now() == replicas[1].position_now() == 30   # the read the gateway makes per request
+
+
+def test_a_prepared_policy_does_its_slow_work_outside_the_transaction(tmp_path):
+    """The processor's `prepare` runs before the store transaction: while it waits (a remote server), the
+    store takes other appends — here prepare itself appends, which inside the transaction would wait for the
+    SQLite write lock the transaction holds, for ever. Two keys of one source keep two positions."""
+    from services.runtime.follower import PreparedPolicy, Processor
+    producer = EventStore(make_database(f"sqlite:///{tmp_path / 'producer.sqlite3'}", None), "producer")
+    producer.create_schema()
+    for i in range(3):
+        producer.append(f"s-{i}", 0, [NewEvent("thing_happened.v1", {"i": i})])
+    store = EventStore(make_database(f"sqlite:///{tmp_path / 'consumer.sqlite3'}", None), "consumer")
+    store.create_schema()
+    processors = []
+    for key in (None, "producer:second"):
+        processor = Processor(store, "producer", tracking_key=key)
+        store.db.create_tables(processor.tracking.metadata)
+        processor.setup()
+        processors.append(processor)
+
+    def read_events(after, limit):
+        return [r.envelope("producer").to_message() for r in producer.read_events(after, limit)]
+
+    def prepare(envelopes):
+        store.append(f"prepared-{envelopes[0].position}", 0, [NewEvent("prepared.v1", {"n": len(envelopes)})])
+        return [e.payload["i"] for e in envelopes]
+
+    def act(unit, envelopes, prepared):
+        unit.append(f"acted-{envelopes[0].position}", 0, [NewEvent("acted.v1", {"seen": prepared})])
+
+    with eventlet.Timeout(10):
+        processors[0].catch_up(read_events, policy=PreparedPolicy(act, prepare))
+    types = [r.event_type for r in store.read_events(0, 100)]
+    assert types == ["prepared.v1", "acted.v1"]
+    assert store.read_events(0, 100)[1].payload == {"seen": [0, 1, 2]}
+    assert processors[0].position() == 3 and processors[1].position() == 0        # its own tracking row

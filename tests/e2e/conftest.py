@@ -134,3 +134,14 @@ def validate_by_email(api: Api, domain: dict, mailbox: str = "hostmaster", timeo
     code = re.search(r"Code: (\S+)", mail["text"]).group(1)
     answer = requests.post(link.replace(link.split("/dcv/")[0], api.base_url), json={"code": code}, timeout=30)
     assert answer.status_code == 200 and answer.json()["validated"], answer.text
+
+
+@pytest.fixture(scope="session")
+def acme_env(tmp_path_factory):
+    """One Certplane for every ACME test of the session (tests/e2e/acme_env.py): its TLS listener, a test DNS
+    server with a control endpoint for dns-01 hooks, an organization with acme.test delegated for ssl, and an
+    ACME account (`acme_env.eab_kid`, `acme_env.eab_hmac_key`) at `acme_env.directory_url`."""
+    from tests.e2e.acme_env import AcmeEnv
+    env = AcmeEnv.start(tmp_path_factory.mktemp("acme"), tmp_path_factory.mktemp("acme-logs"))
+    yield env
+    env.stop()

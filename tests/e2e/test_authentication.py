@@ -23,7 +23,9 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           # what relying parties fetch without an account (DESIGN §5): CA certificates, CRLs, OCSP
           ("GET", "/ca/{ca_id}.crt"), ("GET", "/crl/{ca_id}.crl"), ("POST", "/ocsp"), ("GET", "/ocsp/{encoded}"),
           # the link of a collection mail: the link is the credential
-          ("GET", "/collect/{token}")}
+          ("GET", "/collect/{token}"),
+          # ACME (RFC 8555): every request authenticates itself (a JWS by the account's key)
+          ("GET", "/acme/{resource}"), ("POST", "/acme/{resource}")}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}
 UNKNOWN = "00000000-0000-4000-8000-0000000000aa"
 

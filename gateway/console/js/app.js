@@ -13,6 +13,7 @@ import "./screens/domains.js";
 import "./screens/profiles.js";
 import "./screens/cas.js";
 import "./screens/ssl.js";
+import "./screens/acme-accounts.js";
 import "./screens/outbox.js";
 
 const root = document.getElementById("app");

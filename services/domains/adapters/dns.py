@@ -17,6 +17,9 @@ from services.domains.adapters.deadline import Deadline
 from services.domains.caa import CaaRecord
 
 
+MAX_CNAME_HOPS = 8      # names of a CNAME chain `_chased` follows; a longer chain is taken for a loop
+
+
 class DnsLookupFailed(Exception):
     """No usable answer (SERVFAIL, REFUSED, timeout, ...) for `rdtype` at `name` from `server`, after one retry
     (or when the deadline left no time to ask). `timed_out`: the server did not answer at all."""
@@ -58,9 +61,10 @@ class DnsClient:
         self._resolver.lifetime = timeout
         self._resolver.timeout = timeout         # one query per try: the retry is ours, below
 
-    def txt(self, name: str, deadline: Deadline | None = None) -> list[str]:
-        """Each TXT record's strings joined (as RFC 7208 does), decoded as UTF-8."""
-        rrset = self._rrset(name, "TXT", deadline)
+    def txt(self, name: str, deadline: Deadline | None = None, follow_cnames: bool = False) -> list[str]:
+        """Each TXT record's strings joined (as RFC 7208 does), decoded as UTF-8. `follow_cnames`: to the end of a
+        CNAME chain even when the server answers one hop at a time (`_chased`; ACME dns-01, RFC 8555 §8.4)."""
+        rrset = self._chased(name, "TXT", deadline) if follow_cnames else self._rrset(name, "TXT", deadline)
         return [b"".join(r.strings).decode("utf-8", errors="replace") for r in rrset or ()]
 
     def cname(self, name: str, deadline: Deadline | None = None) -> str | None:
@@ -68,9 +72,11 @@ class DnsClient:
         rrset = self._rrset(name, "CNAME", deadline)
         return rrset[0].target.to_text(omit_final_dot=True).lower() if rrset else None
 
-    def addresses(self, name: str, deadline: Deadline | None = None) -> list[str]:
-        """Every A and AAAA address of `name` (after CNAMEs)."""
-        return [r.address for rdtype in ("A", "AAAA") for r in self._rrset(name, rdtype, deadline) or ()]
+    def addresses(self, name: str, deadline: Deadline | None = None, follow_cnames: bool = False) -> list[str]:
+        """Every A and AAAA address of `name` (after the CNAMEs the server answered; all of the chain with
+        `follow_cnames`, see `_chased`)."""
+        lookup = self._chased if follow_cnames else self._rrset
+        return [r.address for rdtype in ("A", "AAAA") for r in lookup(name, rdtype, deadline) or ()]
 
     def caa(self, name: str, deadline: Deadline | None = None) -> tuple[str | None, list[CaaRecord]]:
         """The closest CAA RRset (RFC 8659 §3): `name`, then each parent up to the TLD. `*.x` starts at `x`.
@@ -86,6 +92,27 @@ class DnsClient:
 
     def _rrset(self, name: str, rdtype: str, deadline: Deadline | None) -> dns.rrset.RRset | None:
         """The answer's RRset of `rdtype` (CNAMEs followed by the resolver), None for NXDOMAIN or no such type."""
+        answer = self._answer(name, rdtype, deadline)
+        return answer.rrset if answer is not None else None
+
+    def _chased(self, name: str, rdtype: str, deadline: Deadline | None) -> dns.rrset.RRset | None:
+        """The RRset of `rdtype` at the end of `name`'s CNAME chain. A recursive resolver answers the whole chain
+        at once (dnspython follows it inside the answer); an authoritative server answers only the hops in its own
+        data, so where the answer ends in a CNAME with nothing after it, its target is asked next — up to
+        MAX_CNAME_HOPS, then DnsLookupFailed (a loop)."""
+        current = dns.name.from_text(name)
+        for _ in range(MAX_CNAME_HOPS + 1):
+            answer = self._answer(current.to_text(omit_final_dot=True), rdtype, deadline)
+            if answer is None or answer.rrset is not None:
+                return answer.rrset if answer is not None else None
+            if answer.canonical_name == current:
+                return None                                  # the chain ends in a name without `rdtype`
+            current = answer.canonical_name
+        raise DnsLookupFailed(name, rdtype, f"the CNAME chain is longer than {MAX_CNAME_HOPS} names (a loop?)",
+                              self.server)
+
+    def _answer(self, name: str, rdtype: str, deadline: Deadline | None) -> dns.resolver.Answer | None:
+        """The resolver's answer (its rrset None when there is no such type), None for NXDOMAIN."""
         qname = dns.name.from_text(name)
         failures: list[str] = []
         waited, timeouts = 0.0, 0
@@ -94,7 +121,7 @@ class DnsClient:
                 break
             lifetime = self.timeout if deadline is None else min(self.timeout, deadline.left())
             try:
-                return self._resolver.resolve(qname, rdtype, raise_on_no_answer=False, lifetime=lifetime).rrset
+                return self._resolver.resolve(qname, rdtype, raise_on_no_answer=False, lifetime=lifetime)
             except dns.resolver.NXDOMAIN:
                 return None
             except dns.exception.Timeout:

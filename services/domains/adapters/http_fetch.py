@@ -4,8 +4,10 @@ for file-based domain control validation (BR 3.2.2.4.18). Standard library only,
 The URL's host is an attacker's choice, so the fetch is guarded against server-side request forgery: every address
 the host resolves to is checked (`forbidden_kind`) and the socket connects to a checked address itself, with the
 original name sent in `Host:` — there is no second lookup a rebinding DNS server could answer differently.
-Redirects stay on the same scheme, host and port; one deadline bounds the whole fetch, redirects included — the
-fetcher's own timeout, or the caller's deadline (adapters/deadline.py) when that ends first.
+Redirects stay on the same scheme, host and port — or, for a fetcher given `redirect_ports` (ACME http-01, RFC 8555
+§8.3), go to any host over http or https on those ports only, each new host's addresses checked like the first's;
+one deadline bounds the whole fetch, redirects included — the fetcher's own timeout, or the caller's deadline
+(adapters/deadline.py) when that ends first.
 """
 from __future__ import annotations
 
@@ -56,15 +58,18 @@ def forbidden_kind(address: str) -> str | None:
 
 class HttpFetcher:
     def __init__(self, resolve: Callable[[str, Deadline | None], list[str]], allow_private: bool,
-                 timeout: float = 10.0, max_bytes: int = 16384, max_redirects: int = 3):
+                 timeout: float = 10.0, max_bytes: int = 16384, max_redirects: int = 3,
+                 redirect_ports: dict[str, frozenset[int]] | None = None):
         """`resolve(host, deadline)` gives the host's addresses by the deadline; its own errors (e.g.
         DnsLookupFailed) propagate unchanged. `allow_private` lifts the address guard (tests, and private
-        deployments validating internal names)."""
+        deployments validating internal names). `redirect_ports` ({"http": ports, "https": ports}): redirects may
+        go to another host on those schemes and ports; None keeps them on the first URL's scheme, host and port."""
         self.resolve = resolve
         self.allow_private = allow_private
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
+        self.redirect_ports = redirect_ports
 
     def get(self, url: str, deadline: Deadline | None = None) -> bytes:
         """The body of a 2xx answer to GET `url`, else FetchFailed; all of it, the address lookup included, by
@@ -74,22 +79,31 @@ class HttpFetcher:
         trusted or not, because control is proven by the content. SNI is still the host name."""
         deadline = Deadline(self.timeout).earliest(deadline)
         origin = _Url.parse(url)
-        addresses = self._checked_addresses(origin.host, deadline)   # redirects keep the host: one lookup for all
+        addresses = {origin.host: self.checked_addresses(origin.host, deadline)}    # one lookup per host
         current = origin
         for _ in range(self.max_redirects + 1):
-            status, location, body = self._exchange(current, addresses, deadline)
+            status, location, body = self._exchange(current, addresses[current.host], deadline)
             if 200 <= status < 300:
                 return body
             if status not in REDIRECT_STATUSES or not location:
                 raise FetchFailed("http_status", f"{current.text} answered HTTP {status}")
             target = _Url.parse(urljoin(current.text, location))
-            if target.origin != origin.origin:
+            if self.redirect_ports is None and target.origin != origin.origin:
                 raise FetchFailed("http_redirect_refused", f"{current.text} redirected to {target.text}, which is "
                                                            f"not the same scheme, host and port")
+            if self.redirect_ports is not None and target.port not in self.redirect_ports.get(target.scheme, ()):
+                allowed = "; ".join(f"{scheme} on {', '.join(str(p) for p in sorted(ports))}"
+                                    for scheme, ports in sorted(self.redirect_ports.items()))
+                raise FetchFailed("http_redirect_refused", f"{current.text} redirected to {target.text}; redirects "
+                                                           f"may go only to {allowed}")
+            if target.host not in addresses:
+                addresses[target.host] = self.checked_addresses(target.host, deadline)
             current = target
         raise FetchFailed("http_too_many_redirects", f"{url} redirected more than {self.max_redirects} times")
 
-    def _checked_addresses(self, host: str, deadline: Deadline) -> list[str]:
+    def checked_addresses(self, host: str, deadline: Deadline) -> list[str]:
+        """The addresses of `host` (an IP literal: itself) that may be connected to, or FetchFailed
+        (http_no_address, http_address_refused)."""
         try:
             addresses = [str(ipaddress.ip_address(host))]
         except ValueError:

@@ -154,3 +154,14 @@ def test_validators_are_built_once_and_reused(good_leaf, ca):
     assert dict(lint.builds) == built
     assert all(count == 1 for count in lint.builds.values())
     print(f"\nserverauth lint with a reused validator: {per_lint * 1000:.1f} ms")
+
+
+def test_a_leftmost_wildcard_is_clean_under_rfc5280_and_a_bad_label_after_it_is_not(ca):
+    """Private PKIs issue `*.corp.example`: pkilint's RFC 5280 validator reads `*` as a bad label, which the
+    rfc5280 profile drops for `*` + valid labels only."""
+    key = factories.private_key("ec-p256").public_key()
+    wildcard = factories.leaf_spec(key, ca.now, dns_names=("*.corp.example",))
+    assert "pkix.invalid_domain_name_syntax" not in _error_codes(x509build.tbs_for_lint(wildcard, ca.issuing),
+                                                                 "rfc5280")
+    bad = factories.leaf_spec(key, ca.now, dns_names=("*.bad_label.example",))
+    assert "pkix.invalid_domain_name_syntax" in _error_codes(x509build.tbs_for_lint(bad, ca.issuing), "rfc5280")

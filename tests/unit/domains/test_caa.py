@@ -101,3 +101,52 @@ def test_tags_and_issuer_compare_case_insensitively():
 
 def test_record_presentation_escapes_quotes():
     assert CaaRecord(0, "issue", 'a"b\\c').present() == '0 issue "a\\"b\\\\c"'
+
+
+# ---- RFC 8657: accounturi and validationmethods (ACME checks pass the account and the method) -------------------
+
+ACCOUNT = "https://certplane.test/acme/acct/0b7c"
+
+
+def acme(*lines: str, method: str = "http-01", account: str = ACCOUNT, wildcard: bool = False):
+    return decide_caa(NAME, caa(*lines), US, wildcard, account, method)
+
+
+def test_accounturi_naming_this_account_permits_and_another_forbids():
+    assert acme(f'0 issue "certplane.invalid; accounturi={ACCOUNT}"').permitted
+    refused = acme('0 issue "certplane.invalid; accounturi=https://certplane.test/acme/acct/other"')
+    assert (refused.permitted, refused.reason) == (False, "caa_forbids")
+    assert "limited to the ACME account https://certplane.test/acme/acct/other" in refused.detail
+
+
+def test_validationmethods_without_this_method_forbids():
+    assert acme('0 issue "certplane.invalid; validationmethods=dns-01,http-01"').permitted
+    refused = acme('0 issue "certplane.invalid; validationmethods=dns-01"', method="tls-alpn-01")
+    assert not refused.permitted and "only the validation methods dns-01" in refused.detail
+
+
+def test_both_parameters_must_hold_and_another_record_may_authorize():
+    both = f'0 issue "certplane.invalid; accounturi={ACCOUNT}; validationmethods=dns-01"'
+    assert acme(both, method="dns-01").permitted
+    assert not acme(both, method="http-01").permitted
+    assert acme(both, '0 issue "certplane.invalid"', method="http-01").permitted
+
+
+def test_parameters_apply_to_issuewild_for_a_wildcard():
+    records = ('0 issue "certplane.invalid"', '0 issuewild "certplane.invalid; validationmethods=http-01"')
+    assert not acme(*records, method="dns-01", wildcard=True).permitted
+    assert acme(*records, method="dns-01", wildcard=False).permitted
+
+
+def test_unparsable_parameters_authorize_nothing_for_acme():
+    assert not acme('0 issue "certplane.invalid; accounturi"').permitted
+
+
+def test_parameters_of_another_ca_do_not_matter():
+    assert not acme(f'0 issue "other.ca; accounturi={ACCOUNT}"').permitted
+
+
+def test_rest_dcv_still_ignores_the_parameters():
+    """Existing callers pass no account or method: a record naming this CA authorizes, whatever its parameters."""
+    assert decide('0 issue "certplane.invalid; accounturi=https://elsewhere/acct/1; validationmethods=dns-01"'
+                  ).permitted

@@ -88,7 +88,7 @@ screen({
       ["Trust class", ssl.trust_class],
       ["Term", `${ssl.term_days} days`],
       ["Key type", ssl.key_type],
-      ["Requested by", usernames.get(ssl.requested_by) || (mine ? ctx.me.username : "another administrator")],
+      ["Requested by", requesterOf(ssl, usernames, mine ? ctx.me.username : null)],
       ["Requested", fmtDate(ssl.created_at)],
       ["Approved by", ssl.approved_by ? (usernames.get(ssl.approved_by) || "another administrator") : null],
       ["External requester", ssl.external_requester],
@@ -125,6 +125,17 @@ screen({
     }
   },
 });
+
+// who requested it: an administrator by username; an ACME client as its ACME account (issue 14: requested_by
+// acme:<acme_account_id>), linked to the account's page
+function requesterOf(ssl, usernames, myName) {
+  const acme = /^acme:([0-9a-f-]{36})$/.exec(ssl.requested_by || "");
+  if (acme) {
+    return h("span", { "data-testid": "ssl-requested-via" }, "an ACME client of ",
+             link(`#/acme-accounts/${acme[1]}`, "its ACME account"), ` (requested via ${ssl.requested_by})`);
+  }
+  return usernames.get(ssl.requested_by) || myName || "another administrator";
+}
 
 function usernamesOf(history) {
   const names = new Map();

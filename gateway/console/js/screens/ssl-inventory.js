@@ -2,6 +2,7 @@
 // (#/ssl?status=issued&organization_id=…&expires_after=…&expires_before=…, so the dashboard links here), sortable
 // columns, the CSV export of exactly these filters, and live statuses while a row on the page is in progress.
 // `failed` (issue 13: recorded, then refused by the CA) is a status like the others: filter, badge, sort.
+// `requested_by=acme:<id>` (issue 14: an ACME account's page links here) lists what its clients got, and says so.
 import { api, urlOf } from "../api.js";
 import { hrefOf, navigate, screen } from "../router.js";
 import { clear, daysUntil, field, fmtDate, form, h, link, pager, table } from "../ui.js";
@@ -11,7 +12,8 @@ import { Directory, PENDING, POLL_MS, STATUSES, dateOfIso, displayName, isoOfDat
 
 const PAGE = 25;
 const FILTERS = ["status", "q", "organization_id", "department_id", "profile_id", "expires_after", "expires_before",
-                 "sort"];
+                 "requested_by", "sort"];
+const ACME_REQUESTER = /^acme:([0-9a-f-]{36})$/;
 
 export function sslVisible(me) {
   return isMrao(me) || hasType(me, "ssl");
@@ -65,7 +67,7 @@ screen({
       ],
       secondary: [link(hrefOf("/ssl"), "Clear filters", { class: "button" })],
       onSubmit: async (values) => {
-        const next = { ...values, sort: filters.sort };
+        const next = { ...values, sort: filters.sort, requested_by: filters.requested_by };
         next.expires_after = isoOfDate(values.expires_after, filters.expires_after);
         next.expires_before = isoOfDate(values.expires_before, filters.expires_before);
         if (next.organization_id !== filters.organization_id) {
@@ -122,6 +124,7 @@ screen({
           link(urlOf("/api/v1/ssl/export", exportFilters), "Export CSV",
                { class: "button", "data-testid": "ssl-export", download: "certplane-ssl.csv" }),
           link("#/ssl/new", "Request certificate", { class: "button primary", "data-testid": "ssl-request" }))),
+      requesterNote(filters),
       filterForm,
       h("p", { class: "muted", "data-testid": "ssl-total", "aria-live": "polite" },
         `${found.total} certificate${found.total === 1 ? "" : "s"} match.`),
@@ -142,6 +145,18 @@ screen({
     }, POLL_MS);
   },
 });
+
+// #/ssl?requested_by=acme:<id> (an ACME account's page links here): say so, with the way back and out
+function requesterNote(filters) {
+  if (!filters.requested_by) return null;
+  const acme = ACME_REQUESTER.exec(filters.requested_by);
+  const rest = { ...filters };
+  delete rest.requested_by;
+  return h("div", { class: "alert info", role: "status", "data-testid": "ssl-requested-by" },
+    acme ? ["Certificates requested through ", link(`#/acme-accounts/${acme[1]}`, "an ACME account"), ". "]
+      : [`Certificates requested by ${filters.requested_by}. `],
+    link(hrefOf("/ssl", rest), "Show every certificate"));
+}
 
 function sansCell(sans) {
   if (!sans || sans.length === 0) return "—";
