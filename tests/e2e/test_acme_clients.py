@@ -86,7 +86,8 @@ def openssl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
 
 
-def check_certificate(acme_env, leaf_path: Path, chain_path: Path, names: list[str]) -> dict:
+def check_certificate(acme_env, leaf_path: Path, chain_path: Path, names: list[str],
+                      acme_account_id: str | None = None) -> dict:
     """The certificate at `leaf_path` for `names`: verified against Certplane's root with `chain_path`, pkilint
     clean, in the inventory of the ACME account's organization requested by the account. Its inventory item."""
     leaf = x509.load_pem_x509_certificate(leaf_path.read_bytes())
@@ -104,7 +105,7 @@ def check_certificate(acme_env, leaf_path: Path, chain_path: Path, names: list[s
     assert len(items) == 1, f"serial {serial} not in the inventory of {acme_env.org_id}: {found.json()}"
     item = items[0]
     assert item["organization_id"] == acme_env.org_id
-    assert item["requested_by"] == f"acme:{acme_env.account['acme_account_id']}", item
+    assert item["requested_by"] == f"acme:{acme_account_id or acme_env.account['acme_account_id']}", item
     assert item["status"] in ("issued", "downloaded"), item
     return item
 

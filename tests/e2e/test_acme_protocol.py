@@ -306,6 +306,15 @@ def issue(client: Client, *names: str):
     return leaf, key
 
 
+def ari_client(world):
+    """The `acme` library's client (certbot's), for its ARI: ClientV2.renewal_time."""
+    import josepy
+    from acme import client as acme_client
+    network = acme_client.ClientNetwork(josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1())),
+                                        alg=josepy.ES256, user_agent="certplane-tests")
+    return acme_client.ClientV2(acme_client.ClientV2.get_directory(world["directory"], network), network)
+
+
 def cert_id(leaf) -> str:
     aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     serial = leaf.serial_number.to_bytes((leaf.serial_number.bit_length() + 8) // 8, "big")
@@ -318,6 +327,10 @@ def test_a_renewal_campaign_opens_the_window_and_replaces_links_the_renewal(worl
     url = f"{client.directory['renewalInfo']}/{cert_id(leaf)}"
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     assert client.http.get(url).json()["suggestedWindow"]["start"] > now
+    ari = ari_client(world)
+    pem = leaf.public_bytes(serialization.Encoding.PEM)
+    renew_at, _next_ask = ari.renewal_time(pem)                 # the acme library's ARI, as certbot asks it
+    assert renew_at.timestamp() > time.time() + 30 * 86400     # (naive or aware: timestamp() reads both)
     refused = api("POST", "/api/v1/acme-renewal-campaigns", json={"reason": "no criterion"})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "campaign_without_criteria"
     started = api("POST", "/api/v1/acme-renewal-campaigns", json={"organization_id": world["orgs"]["a"],
@@ -325,6 +338,8 @@ def test_a_renewal_campaign_opens_the_window_and_replaces_links_the_renewal(worl
     assert started.status_code == 201, started.text
     info = client.http.get(url).json()
     assert info["suggestedWindow"]["start"] <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    renew_at, _next_ask = ari.renewal_time(pem)
+    assert renew_at.timestamp() <= time.time() + 60
     assert info["explanationURL"].endswith(started.json()["campaign_id"])
     # the renewal names its predecessor; the inventory links the two
     created = client.post(client.directory["newOrder"], {
