@@ -78,7 +78,6 @@ import queue  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -105,7 +104,6 @@ P95_TARGET_MS = 300.0   # per certificate, at 1 client
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.02, 1.5, 0.25
 ORDER_TIMEOUT = 60.0    # seconds one certificate may take before it counts as failed
 STEPS = ("order", "authz", "finalize", "poll", "download")
-STOP_GRACE = 10.0
 
 
 # ---- the client (one design for both servers) ---------------------------------------------------------------
@@ -392,7 +390,8 @@ def throwaway_tls(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-class Pebble:
+class Pebble(issue.PeerProcess):
+    NAME = "pebble"
     ENV = {"PEBBLE_VA_ALWAYS_VALID": "1", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
 
     def __init__(self, binary: str, workdir: Path):
@@ -425,20 +424,6 @@ class Pebble:
             time.sleep(0.1)
         raise RuntimeError(f"pebble not answering after {timeout:.0f} s (last: {last}): {self.tail()}")
 
-    def tail(self, chars: int = 2000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def stop(self) -> str:
-        if self.proc is None or self.proc.poll() is not None:
-            return f"pebble: already exited ({self.proc.returncode if self.proc else 'never started'})"
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(STOP_GRACE)
-            return "pebble: stopped on SIGTERM"
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return f"pebble: did not stop within {STOP_GRACE:.0f} s of SIGTERM; killed"
 
 
 # ---- Certplane ------------------------------------------------------------------------------------------------

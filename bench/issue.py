@@ -360,7 +360,32 @@ def ensure_cfssl() -> tuple[str | None, str]:
     return found, "installed now with apt-get"
 
 
-class Cfssl:
+class PeerProcess:
+    """A peer server the bench runs beside Certplane (cfssl here, pebble in bench/acme.py): `proc` (its Popen),
+    `log` (its output file); `tail` for errors, `stop` with SIGTERM and then SIGKILL, saying which it took."""
+    NAME = "peer"
+    proc = None
+    log: Path
+
+    def tail(self, chars: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+    def stop(self) -> str:
+        if self.proc is None or self.proc.poll() is not None:
+            return f"{self.NAME}: already exited ({self.proc.returncode if self.proc else 'never started'})"
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(STOP_GRACE)
+            return f"{self.NAME}: stopped on SIGTERM"
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return f"{self.NAME}: did not stop within {STOP_GRACE:.0f} s of SIGTERM; killed"
+
+
+class Cfssl(PeerProcess):
+    NAME = "cfssl"
+
     def __init__(self, binary: str, ca: dict, workdir: Path):
         self.dir = workdir / "cfssl"
         self.dir.mkdir()
@@ -411,20 +436,6 @@ class Cfssl:
         if not good:
             raise RuntimeError("cfssl's certificate does not carry the CSR's key, its name and serverAuth")
 
-    def tail(self, chars: int = 2000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def stop(self) -> str:
-        if self.proc is None or self.proc.poll() is not None:
-            return f"cfssl: already exited ({self.proc.returncode if self.proc else 'never started'})"
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(STOP_GRACE)
-            return "cfssl: stopped on SIGTERM"
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return f"cfssl: did not stop within {STOP_GRACE:.0f} s of SIGTERM; killed"
 
 
 # ---- Certplane, distributed --------------------------------------------------------------------------------

@@ -68,16 +68,9 @@ class AcmeEntrypoints:
         exchange = _Exchange(self, base, request)
         try:
             status, headers, body = exchange.answer()
-        except Problem as problem:
+        except Exception as exc:                             # noqa: BLE001 — every failure is a problem document
+            problem = _problem_of(exc, request.get("path"))
             status, headers, body = problem.status, {"Content-Type": PROBLEM, **problem.headers}, problem.document()
-            log.info("acme_problem", type=problem.type, path=request.get("path"), detail=problem.detail[:200])
-        except DomainError as exc:
-            problem = from_domain_error(exc)
-            status, headers, body = problem.status, {"Content-Type": PROBLEM, **problem.headers}, problem.document()
-        except Exception:                                    # noqa: BLE001 — a bug: logged, answered as ACME does
-            log.exception("acme_request_failed", path=request.get("path"))
-            problem = Problem("serverInternal", "the server failed on this request; try again")
-            status, headers, body = problem.status, {"Content-Type": PROBLEM}, problem.document()
         headers = {**headers, "Replay-Nonce": self._new_nonce(), "Cache-Control": "no-store",
                    "Link": _links(headers.get("Link"), f'<{base}/directory>;rel="index"')}
         if isinstance(body, (dict, list)):
@@ -136,8 +129,7 @@ class AcmeEntrypoints:
         self.get_acme_account(acme_account_id)
 
         def decide(history):
-            state = ad.fold(ad.evolve_account, ad.AcmeAccount(), (acme_decode(r.event_type, r.payload)
-                                                                   for r in history))
+            state = self._acme_state("account", acme_account_id, history)
             return [e.encode() for e in ad.decide_deactivate_account(state, by)]
 
         self.store.execute(_stream("account", acme_account_id), decide)
@@ -206,7 +198,7 @@ class AcmeEntrypoints:
             history = self.store.load(stream, unit.conn)
             if stream in versions:                   # two checks of one authorization in a batch: the first wins
                 continue
-            state = _fold_authorization(history)
+            state = self._acme_state("authz", checked["authorization_id"], history)
             events = ad.decide_record_check(state, checked)
             if not events:
                 continue
@@ -222,20 +214,20 @@ class AcmeEntrypoints:
     def _acme_view(self) -> AcmeView:
         return self.store.projection(AcmeView)
 
+    def _acme_state(self, kind: str, ident: str, history=None):
+        """The folded state of an ACME aggregate (`kind` of _AGGREGATES) from its stream (or `history`)."""
+        evolve, empty = _AGGREGATES[kind]
+        history = self.store.load(_stream(kind, ident)) if history is None else history
+        return ad.fold(evolve, empty, (acme_decode(r.event_type, r.payload) for r in history))
+
     def _registration(self, registration_id: str) -> ad.Registration:
-        return ad.fold(ad.evolve_registration, ad.Registration(),
-                       (acme_decode(r.event_type, r.payload) for r in self.store.load(_stream("reg", registration_id))))
+        return self._acme_state("reg", registration_id)
 
     def _authorization(self, authorization_id: str) -> ad.Authorization:
-        return _fold_authorization(self.store.load(_stream("authz", authorization_id)))
+        return self._acme_state("authz", authorization_id)
 
     def _order(self, order_id: str) -> ad.Order:
-        return ad.fold(ad.evolve_order, ad.Order(),
-                       (acme_decode(r.event_type, r.payload) for r in self.store.load(_stream("order", order_id))))
-
-    def _acme_account_state(self, acme_account_id: str) -> ad.AcmeAccount:
-        return ad.fold(ad.evolve_account, ad.AcmeAccount(), (acme_decode(r.event_type, r.payload) for r in
-                                                             self.store.load(_stream("account", acme_account_id))))
+        return self._acme_state("order", order_id)
 
     def _order_status(self, order: ad.Order, now: datetime) -> str:
         statuses = [self._authorization(a).status(now) for a in order.authorization_ids]
@@ -243,9 +235,20 @@ class AcmeEntrypoints:
         return ad.order_status(order, statuses, ssl_status, now)
 
 
-def _fold_authorization(history) -> ad.Authorization:
-    return ad.fold(ad.evolve_authorization, ad.Authorization(),
-                   (acme_decode(r.event_type, r.payload) for r in history))
+def _problem_of(exc: Exception, path) -> Problem:
+    """The problem document a failed ACME request answers: its own, a refusal's (contracts.errors) mapped, or —
+    for a bug, which is logged — serverInternal."""
+    if isinstance(exc, Problem):
+        log.info("acme_problem", type=exc.type, path=path, detail=exc.detail[:200])
+        return exc
+    if isinstance(exc, DomainError):
+        return from_domain_error(exc)
+    log.exception("acme_request_failed", path=path)
+    return Problem("serverInternal", "the server failed on this request; try again")
+
+
+_AGGREGATES = {"account": (ad.evolve_account, ad.AcmeAccount()), "reg": (ad.evolve_registration, ad.Registration()),
+               "authz": (ad.evolve_authorization, ad.Authorization()), "order": (ad.evolve_order, ad.Order())}
 
 
 def _links(*links) -> str:
@@ -365,7 +368,7 @@ class _Exchange:
         """The ACME account (SCM's) a registration orders under: active, or unauthorized."""
         if registration.acme_account_id is None:
             raise Problem("unauthorized", "this account is bound to no ACME account of an organization")
-        account = self.svc._acme_account_state(registration.acme_account_id)
+        account = self.svc._acme_state("account", registration.acme_account_id)
         if not account.active:
             raise Problem("unauthorized", "the ACME account this client registered with is deactivated; ask "
                                           "your administrator for new EAB credentials")
@@ -765,8 +768,7 @@ class _Exchange:
             ad.decide_finalize(order, status, order.ssl_id)
         order = self.svc._order(order.order_id)
         if self.svc._status(order.ssl_id) == "applied":
-            wait = min(self.settings.acme_finalize_wait, 0.6 * self.settings.rpc_timeout)
-            self.svc.waiting.wait(order.ssl_id, wait, lambda: self.svc._status(order.ssl_id) != "applied")
+            self.svc._wait_for_outcome(order.ssl_id, self.settings.acme_finalize_wait)
         return self.order_answer(order)
 
     def request_certificate(self, order: ad.Order, account: ad.AcmeAccount, csr_der: bytes) -> None:

@@ -290,10 +290,13 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
     def _outcome(self, ssl_id: str) -> dict:
         """The applied request as it is once the pipeline answered, or after `issuance_wait` seconds (at most 60 %
         of the RPC timeout, so the caller's call never times out first)."""
-        settings = self.context.settings
-        self.waiting.wait(ssl_id, min(settings.issuance_wait, 0.6 * settings.rpc_timeout),
-                          lambda: self._status(ssl_id) != "applied")
+        self._wait_for_outcome(ssl_id, self.context.settings.issuance_wait)
         return self.get_ssl(ssl_id)
+
+    def _wait_for_outcome(self, ssl_id: str, seconds: float) -> None:
+        """Until the applied request has its outcome, or `seconds` (at most 60 % of the RPC timeout) passed."""
+        seconds = min(seconds, 0.6 * self.context.settings.rpc_timeout)
+        self.waiting.wait(ssl_id, seconds, lambda: self._status(ssl_id) != "applied")
 
     def _status(self, ssl_id: str) -> str | None:
         view = self._view

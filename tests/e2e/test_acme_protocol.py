@@ -81,6 +81,15 @@ def factories_hash():
     return hashes.SHA256()
 
 
+def settled(client: Client, order_url: str, body: dict, timeout: float = 30.0) -> dict:
+    """The order once it is no longer processing (or after `timeout`), polled as Retry-After says (1 s)."""
+    deadline = time.monotonic() + timeout
+    while body["status"] == "processing" and time.monotonic() < deadline:
+        time.sleep(1)
+        body = client.post(order_url, None).json()
+    return body
+
+
 def order_names(client: Client, *names: str):
     return client.post(client.directory["newOrder"], {"identifiers": [{"type": "dns", "value": n} for n in names]})
 
@@ -232,11 +241,7 @@ def test_the_whole_flow_on_a_validated_domain_issues_into_the_organizations_inve
     der, key = csr_der("shop.alpha-acme.test", "*.alpha-acme.test")
     finalized = client.post(order["finalize"], {"csr": b64(der)})
     assert finalized.status_code == 200, finalized.text
-    deadline = time.monotonic() + 30
-    body = finalized.json()
-    while body["status"] == "processing" and time.monotonic() < deadline:
-        time.sleep(float(finalized.headers.get("Retry-After", "1")))
-        body = client.post(order_url, None).json()
+    body = settled(client, order_url, finalized.json())
     assert body["status"] == "valid", body.get("error", {}).get("findings")
     problem(client.post(order["finalize"], {"csr": b64(der)}), "orderNotReady", 403)
     download = client.post(body["certificate"], None)
@@ -297,10 +302,7 @@ def issue(client: Client, *names: str):
     der, key = csr_der(*names)
     finalized = client.post(created.json()["finalize"], {"csr": b64(der)})
     assert finalized.status_code == 200, finalized.text
-    body, deadline = finalized.json(), time.monotonic() + 30
-    while body["status"] == "processing" and time.monotonic() < deadline:
-        time.sleep(1)
-        body = client.post(created.headers["Location"], None).json()
+    body = settled(client, created.headers["Location"], finalized.json())
     assert body["status"] == "valid", body.get("error", {}).get("findings")
     leaf, _issuer = x509.load_pem_x509_certificates(client.post(body["certificate"], None).content)
     return leaf, key
@@ -460,10 +462,7 @@ def test_an_ip_identifier_of_a_delegated_network_validates_by_http01_and_issues(
         key, factories_hash()).public_bytes(serialization.Encoding.DER)
     finalized = client.post(created.json()["finalize"], {"csr": b64(der)})
     assert finalized.status_code == 200, finalized.text
-    body, deadline = finalized.json(), time.monotonic() + 30
-    while body["status"] == "processing" and time.monotonic() < deadline:
-        time.sleep(1)
-        body = client.post(created.headers["Location"], None).json()
+    body = settled(client, created.headers["Location"], finalized.json())
     assert body["status"] == "valid", body.get("error")
     leaf, _ = x509.load_pem_x509_certificates(client.post(body["certificate"], None).content)
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
@@ -512,8 +511,6 @@ def test_a_public_profile_checks_caa_with_accounturi_and_refuses_ip_addresses(wo
     assert waiting["status"] == "requested" and waiting["requested_by"] == f"acme:{made['acme_account_id']}"
     approved = api("POST", f"/api/v1/ssl/{waiting['ssl_id']}/approve", json={"message": "ok for ACME"})
     assert approved.status_code in (200, 201), approved.text
-    body, deadline = client.post(proven["order"].headers["Location"], None).json(), time.monotonic() + 30
-    while body["status"] == "processing" and time.monotonic() < deadline:
-        time.sleep(1)
-        body = client.post(proven["order"].headers["Location"], None).json()
+    order_url = proven["order"].headers["Location"]
+    body = settled(client, order_url, client.post(order_url, None).json())
     assert body["status"] == "valid", body
