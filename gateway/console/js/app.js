@@ -160,14 +160,25 @@ function showWaiting() {
   badge.setAttribute("aria-label", waitingCount ? `${waitingCount} waiting for you` : "");
 }
 
+// The navigation is built once per set of items and then only marked: a render (a screen's refresh, a poll) must
+// not replace the link a keyboard user has focused, or their next Enter goes nowhere.
+let navBuiltFor = "";
+
 function renderNav() {
   const current = parseHash().path;
-  clear(nav, h("ul", {}, navItems(me).map((item) => {
-    const href = `#${item.path}`;
-    const active = current === item.path || (item.path !== "/" && current.startsWith(`${item.path}/`));
-    return h("li", {}, h("a", { href, "aria-current": active ? "page" : null, "data-nav": item.path },
-                         item.nav.label, item.nav.badge ? h("span", { class: "nav-badge", "data-badge": item.path }) : null));
-  })));
+  const items = navItems(me);
+  const key = items.map((item) => item.path).join(" ");
+  if (key !== navBuiltFor || !nav.querySelector("ul")) {
+    navBuiltFor = key;
+    clear(nav, h("ul", {}, items.map((item) => h("li", {}, h("a", { href: `#${item.path}`, "data-nav": item.path },
+      item.nav.label, item.nav.badge ? h("span", { class: "nav-badge", "data-badge": item.path }) : null)))));
+  }
+  for (const link of nav.querySelectorAll("a[data-nav]")) {
+    const path = link.getAttribute("data-nav");
+    const active = current === path || (path !== "/" && current.startsWith(`${path}/`));
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   showWaiting();
 }
 
