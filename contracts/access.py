@@ -242,21 +242,32 @@ def delegation_decider_scope(p: Principal) -> dict | None:
                         "departments": {t: sorted(p.departments([t])) for t in CERT_TYPES}}}
 
 
-# ---- SSL certificates (RAO/DRAO roles of type ssl) ----------------------------------------------------------
+# ---- certificates (RAO/DRAO roles per certificate type) -------------------------------------------------------
+
+def sees_certificates(p: Principal, cert_type: str, organization_id: str, department_id: str | None) -> bool:
+    """MRAO: every certificate. RAO of `cert_type`: those of its organizations (and their departments). DRAO of
+    `cert_type`: those of its departments. The same rule decides who may request, approve, decline, download and
+    revoke certificates of that type, and who manages its enrollment accounts and endpoints."""
+    if p.is_mrao or organization_id in p.organizations([cert_type]):
+        return True
+    return department_id is not None and department_id in p.departments([cert_type])
+
+
+def certificate_scope(p: Principal, cert_type: str) -> dict:
+    """What enrollment needs to list only the certificates of `cert_type` that `p` sees (sees_certificates)."""
+    if p.is_mrao:
+        return {"all": True}
+    return {"organizations": sorted(p.organizations([cert_type])), "departments": sorted(p.departments([cert_type]))}
+
 
 def sees_ssl(p: Principal, organization_id: str, department_id: str | None) -> bool:
-    """MRAO: every SSL request. RAO ssl: those of its organizations (and their departments). DRAO ssl: those of
-    its departments. The same rule decides who may request, approve, decline, download and revoke."""
-    if p.is_mrao or organization_id in p.organizations(["ssl"]):
-        return True
-    return department_id is not None and department_id in p.departments(["ssl"])
+    """sees_certificates for SSL (TLS) certificates."""
+    return sees_certificates(p, "ssl", organization_id, department_id)
 
 
 def ssl_scope(p: Principal) -> dict:
-    """What enrollment needs to list only the SSL requests `p` sees (the same rule as sees_ssl)."""
-    if p.is_mrao:
-        return {"all": True}
-    return {"organizations": sorted(p.organizations(["ssl"])), "departments": sorted(p.departments(["ssl"]))}
+    """certificate_scope for SSL (TLS) certificates."""
+    return certificate_scope(p, "ssl")
 
 
 # ---- ACME accounts (issue 14: SCM's ACME endpoint accounts, bound to an organization or department) ------------

@@ -65,6 +65,10 @@ class IssueCertificateV2(Schema):
     sans = fields.List(fields.String(validate=validate.Length(min=1, max=300)), required=True,
                        validate=validate.Length(max=250),
                        metadata={"description": "DNS names and IP addresses (a TLS certificate needs one)"})
+    emails = fields.List(fields.String(validate=validate.Length(min=1, max=254)), load_default=list,
+                         validate=validate.Length(max=10),
+                         metadata={"description": "rfc822Name SANs: client certificates only (1 to 10), the "
+                                                  "common_name (if any) one of them"})
     subject = fields.Nested(SubjectV1, load_default=dict)
     term_days = fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
     key_usage = fields.List(fields.String(), required=True)

@@ -11,18 +11,36 @@ Trust classes of TLS profiles:
 - `public`: the CA/Browser Forum TLS BR in full — pkilint's serverauth lint, validity within BR 6.3.2 (200 days,
   100 from 2027-03-15, 47 from 2029-03-15), LDH names under public suffixes only (no internal names, no IP
   addresses), no OU, the CSR lists its names in subjectAltName, and a subject CN of at most 64 characters.
-Every other certificate type is private for now and linted against RFC 5280.
+The other certificate types are private (their trust class is always `private`) and each has its own rules:
+- `client` (S/MIME and client authentication, for persons): mailbox-validated S/MIME per the CA/B Forum S/MIME BR —
+  1..10 rfc822Name SANs (`emails`) and no DNS name or IP address; the CN, when there is one, is one of the emails;
+  no O/OU/L/ST/C in the subject (mailbox-validated). Linted by pkilint's `cabf.smime` ("smime").
+- `code_signing` (CS BR): the CN is the subscriber's name (free text, not a DNS name), no SAN; the subject has the
+  organization, the country and the locality or state (CS BR 7.1.4.2.2, `check_subject`); RSA ≥ 3072 or ECDSA
+  P-256/P-384 (CS BR 6.1.5); validity ≤ 460 days (CS BR 6.3.2). Linted "codesigning" (services/ca/lint.py).
+- `device`: DNS names and IP addresses as TLS has; the CN may instead be a device name that is not a DNS name
+  (then it is in the subject only); a CN or a SAN is needed. Linted against RFC 5280.
+Every type's validity is at most MAX_TERM_DAYS (398, the longest term a profile offers) and its own BR ceiling
+(TYPE_MAX_VALIDITY_DAYS: S/MIME BR 6.3.2 825 days, CS BR 6.3.2 460 days) — so 398 for every private certificate
+today; the lint checks the BR ceiling again.
 
 For every certificate: keys RSA ≥ 2048 bits with modulus % 8 == 0 and an odd exponent ≥ 3 (≥ 3072 for code
-signing), ECDSA on P-256, P-384 or P-521; a SAN always present, the CN one of the SANs or left out; keyUsage and
+signing), ECDSA on P-256, P-384 or P-521 (P-256/P-384 for code signing); a SAN always present, the CN one of the
+SANs or left out (except a code-signing certificate, which has no SAN, and a device's non-DNS name); keyUsage and
 extendedKeyUsage within what the type allows (keyEncipherment for RSA keys only, never for code signing).
 
 Refusals: InvalidRequest (400) for what is malformed or unusable whatever the profile; PolicyViolation (422) for
-what a rule forbids. Each names the field (`csr`, `sans`, `common_name`, `term_days`, `key_usage`,
-`extended_key_usage`) in its details.
+what a rule forbids. Each names the field (`csr`, `sans`, `emails`, `common_name`, `subject`, `term_days`,
+`key_usage`, `extended_key_usage`) in its details. The codes of the other types' names (certificate_names):
+400 `invalid_email`, `duplicate_email`, `email_required`, `common_name_required` (code signing),
+`common_name_invalid`, `name_required` (device); 422 `too_many_emails`, `emails_not_allowed`,
+`dns_name_not_allowed` (a DNS name in a client or code-signing certificate; an IP address or a wildcard there keeps
+`ip_address_not_allowed` / `wildcard_not_allowed`), `internal_name_not_allowed` (an email in an internal domain),
+`common_name_not_in_emails`; and `subject_incomplete` (422, check_subject).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -42,7 +60,8 @@ class TrustClass(StrEnum):
 TRUST_CLASSES = tuple(TrustClass)
 
 KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")
-CODE_SIGNING_KEY_TYPES = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384", "ec-p521")   # CS BR 6.1.5: RSA ≥ 3072
+# CS BR 6.1.5: RSA ≥ 3072, ECDSA on P-256 or P-384 (P-521 is not among the CS BR's curves)
+CODE_SIGNING_KEY_TYPES = ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 KEY_USAGES = ("digital_signature", "key_encipherment", "key_agreement", "content_commitment", "data_encipherment")
 EXTENDED_KEY_USAGES = ("server_auth", "client_auth", "code_signing", "email_protection")
 EKU_ALLOWED = {"ssl": {"server_auth", "client_auth"}, "client": {"client_auth", "email_protection"},
@@ -56,6 +75,9 @@ MIN_RSA_BITS = 2048
 MIN_CODE_SIGNING_RSA_BITS = 3072
 
 MAX_TERM_DAYS = 398                          # every private certificate; the longest term a profile may offer
+# the BR ceilings of the other types: S/MIME BR 6.3.2 (multipurpose and strict: 825 days), CS BR 6.3.2 (460 days)
+TYPE_MAX_VALIDITY_DAYS = {"client": 825, "code_signing": 460}
+MAX_EMAILS = 10                              # rfc822Name SANs of a client certificate
 MAX_COMMON_NAME = 64                         # ub-common-name, RFC 5280
 # CA/Browser Forum BR 6.3.2 (ballot SC-081), as DESIGN §6 states it: (issued before, at most days), then the last.
 BR_VALIDITY_STEPS = ((datetime(2027, 3, 15, tzinfo=timezone.utc), 200),
@@ -81,9 +103,17 @@ def trust_class_of(cert_type: str, trust_class: str | None) -> TrustClass:
     return chosen
 
 
+LINT_PROFILES = {"client": "smime", "code_signing": "codesigning", "device": "rfc5280"}
+
+
 def lint_profile(cert_type: str, trust_class: str | None) -> str:
-    """The pkilint profile a certificate is linted against before it is signed (services/ca/lint.py)."""
-    return "serverauth" if trust_class_of(cert_type, trust_class) is TrustClass.PUBLIC else "rfc5280"
+    """The lint profile a certificate is linted against before it is signed (services/ca/lint.py): "serverauth"
+    for public TLS, "rfc5280" for private TLS and device certificates, "smime" (pkilint's cabf.smime) for client
+    certificates, "codesigning" (RFC 5280 plus Certplane's CS BR checks) for code signing. The one place that
+    decides it."""
+    if trust_class_of(cert_type, trust_class) is TrustClass.PUBLIC:
+        return "serverauth"
+    return LINT_PROFILES.get(cert_type, "rfc5280")
 
 
 # ---- keys -----------------------------------------------------------------------------------------------------
@@ -150,10 +180,11 @@ def br_max_validity_days(at: datetime) -> int:
 
 
 def max_validity_days(cert_type: str, trust_class: str | None, now: datetime) -> int:
-    """The validity ceiling of a certificate of `cert_type` under `trust_class` issued at `now`."""
+    """The validity ceiling of a certificate of `cert_type` under `trust_class` issued at `now`: the BR's for
+    public TLS; else the lower of MAX_TERM_DAYS and the type's BR ceiling (TYPE_MAX_VALIDITY_DAYS)."""
     if trust_class_of(cert_type, trust_class) is TrustClass.PUBLIC:
         return br_max_validity_days(now)
-    return MAX_TERM_DAYS
+    return min(MAX_TERM_DAYS, TYPE_MAX_VALIDITY_DAYS.get(cert_type, MAX_TERM_DAYS))
 
 
 def check_term(cert_type: str, trust_class: str | None, term_days, now: datetime) -> None:
@@ -177,10 +208,14 @@ def check_term(cert_type: str, trust_class: str | None, term_days, now: datetime
 
 @dataclass(frozen=True)
 class Names:
-    """The names a certificate gets: the subject CN (one of the SANs, or None) and the SANs, CN first; each SAN is
-    a normalised DNS name or IP address (`contracts.names.is_ip_address` tells which)."""
+    """The names a certificate gets: the subject CN (or None) and the SANs, CN first; each SAN is a normalised DNS
+    name or IP address (`contracts.names.is_ip_address` tells which); `emails` the rfc822Name SANs (client
+    certificates only), normalised, the CN (a mailbox address) first when it is one of them. The CN is one of the
+    SANs or emails, except a code-signing certificate's (the subscriber's name) and a device name that is not a
+    DNS name: both are in the subject only."""
     common_name: str | None
     sans: tuple[str, ...]
+    emails: tuple[str, ...] = ()
 
 
 def normalised_name(field: str, typed: str) -> str:
@@ -193,28 +228,120 @@ def normalised_name(field: str, typed: str) -> str:
         raise InvalidRequest(f"{field}: {exc.message}", {field: [f"{typed!r}: {why}"]}, code=exc.code) from None
 
 
-def certificate_names(cert_type: str, trust_class: str | None, common_name: str | None, sans,
-                      csr_names=()) -> Names:
-    """The names of a certificate asked for with `common_name` (or None), `sans` and the CSR's `csr_names`,
-    normalised (their union, in that order), or the refusal, whose details name the field the name came from.
-    The CN, when given, is one of the SANs (it is added to them); without one, the first SAN that fits in 64
-    characters becomes the CN — and if none fits, the certificate has no CN (RFC 5280 and the BR allow it),
-    except under the public trust class, whose certificates carry one.
+# RFC 5322 3.2.3 dot-atom (printable ASCII without space, specials or quoting): the simple, strict local part
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+MAX_LOCAL_PART = 64                          # RFC 5321 4.5.3.1.1
+MAX_EMAIL = 254                              # RFC 5321 4.5.3.1.3 (a path of 256 octets less the angle brackets)
 
-    Refusals, in order: a name that is neither a DNS name nor an IP address (400); an IP address, an internal
-    name under the public class (422 `ip_address_not_allowed`, `internal_name_not_allowed`); a wildcard outside
-    TLS (422 `wildcard_not_allowed`); an IP address outside TLS and device certificates (422
-    `ip_address_not_allowed`); a CN over 64 characters (400 `common_name_too_long`); no name at all for TLS (400
-    `san_required`); public TLS without a CN of at most 64 characters (422 `common_name_required`)."""
+
+def normalised_email(field: str, typed) -> str:
+    """A typed mailbox address as stored: its local part as typed (RFC 5321: it may be case-sensitive), its domain
+    a DNS name normalised by contracts.names (lower case, A-labels). 400 `invalid_email` naming `field` for
+    anything but one '@' between a dot-atom local part of at most 64 characters and a valid domain name that is
+    not a wildcard, at most 254 characters in all."""
+    def bad(why: str) -> InvalidRequest:
+        return InvalidRequest(f"{field}: {typed!r} is not a valid email address: {why}", {field: [f"{typed!r}: {why}"]},
+                              code="invalid_email")
+    if not isinstance(typed, str) or not typed.strip():
+        raise bad("empty")
+    text = typed.strip()
+    if text.count("@") != 1:
+        raise bad("an address has exactly one '@'")
+    local, domain = text.split("@")
+    if not local or len(local) > MAX_LOCAL_PART:
+        raise bad(f"the part before '@' has 1 to {MAX_LOCAL_PART} characters")
+    if not _LOCAL_PART.match(local):
+        raise bad("the part before '@' is printable ASCII without spaces, quotes, brackets or a leading, trailing "
+                  "or double dot")
+    try:
+        domain = normalise(domain)
+    except InvalidRequest as exc:
+        raise bad((exc.details or {}).get("name", [exc.message])[0]) from None
+    if is_wildcard(domain):
+        raise bad("the domain is not a wildcard")
+    address = f"{local}@{domain}"
+    if len(address) > MAX_EMAIL:
+        raise bad(f"longer than {MAX_EMAIL} characters")
+    return address
+
+
+def _printable_name(field: str, typed: str, what: str) -> str:
+    """A CN that is not a DNS name (a code-signing subscriber's or a device's name): stripped, at most 64
+    characters (400 `common_name_too_long`), without control characters (400 `common_name_invalid`)."""
+    if any(not ch.isprintable() for ch in typed):
+        raise InvalidRequest(f"{field}: the {what} has control characters", {field: ["printable characters only"]},
+                             code="common_name_invalid")
+    if len(typed) > MAX_COMMON_NAME:
+        raise InvalidRequest(f"{field}: the {what} is {len(typed)} characters, longer than {MAX_COMMON_NAME}",
+                             {field: [f"at most {MAX_COMMON_NAME} characters"]}, code="common_name_too_long")
+    return typed
+
+
+def certificate_names(cert_type: str, trust_class: str | None, common_name: str | None, sans,
+                      csr_names=(), emails=()) -> Names:
+    """The names of a certificate asked for with `common_name` (or None), `sans`, the CSR's `csr_names` (its
+    subjectAltName's DNS names and IP addresses) and `emails` (rfc822 addresses), normalised, or the refusal,
+    whose details name the field the name came from. Per type:
+
+    ssl and device: the union of the CN, the SANs and the CSR's names, in that order. The CN, when given, is one
+    of the SANs (it is added to them); without one, the first SAN that fits in 64 characters becomes the CN — and
+    if none fits, the certificate has no CN (RFC 5280 and the BR allow it), except under the public trust class,
+    whose certificates carry one. A device's CN may instead be a device name that is not a DNS name (printable,
+    ≤ 64): it is then in the subject only; a device certificate needs a CN or a SAN (400 `name_required`).
+    client: `emails` (1..10, no repeats, none in an internal domain: 422 `internal_name_not_allowed`) become the
+    rfc822Name SANs; the CN is one of them (422 `common_name_not_in_emails`), or with none given the first that
+    fits in 64 characters (none fits: no CN, the SAN is then critical); no DNS name or IP
+    address (422 `dns_name_not_allowed`, `ip_address_not_allowed`, `wildcard_not_allowed`), from `sans` or the CSR.
+    code_signing: the CN is the subscriber's name (400 `common_name_required`), printable text of at most 64
+    characters, not read as a DNS name; no SAN of any kind.
+    `emails` for any type but client: 422 `emails_not_allowed`.
+
+    Refusals for ssl and device, in order: a name that is neither a DNS name nor an IP address (400); an IP
+    address, an internal name under the public class (422 `ip_address_not_allowed`, `internal_name_not_allowed`);
+    a wildcard outside TLS (422 `wildcard_not_allowed`); a CN over 64 characters (400 `common_name_too_long`); no
+    name at all for TLS (400 `san_required`); public TLS without a CN of at most 64 characters (422
+    `common_name_required`)."""
     if isinstance(sans, str):
         raise InvalidRequest("sans must be a list of names", {"sans": ["must be a list of names"]})
+    if isinstance(emails, str):
+        raise InvalidRequest("emails must be a list of addresses", {"emails": ["must be a list of addresses"]})
     cls = trust_class_of(cert_type, trust_class)
     typed_cn = common_name.strip() if isinstance(common_name, str) and common_name.strip() else None
+    if emails and cert_type != "client":
+        raise PolicyViolation(f"emails: only client certificates carry email addresses, not {cert_type}",
+                              {"emails": [f"not allowed in a {cert_type} certificate"]}, code="emails_not_allowed")
+    if cert_type == "client":
+        return _client_names(typed_cn, sans or (), csr_names or (), emails or ())
+    if cert_type == "code_signing":
+        return _code_signing_names(typed_cn, sans or (), csr_names or ())
+    device_name = None
+    if cert_type == "device" and typed_cn is not None and not _is_host_name(typed_cn):
+        device_name, typed_cn = _printable_name("common_name", typed_cn, "device name"), None
+    names = _host_names(cert_type, cls, typed_cn, sans or (), csr_names or ())
+    if device_name is not None:
+        return Names(device_name, names.sans)
+    if cert_type == "device" and not names.sans:
+        raise InvalidRequest("a device certificate needs a name",
+                             {"common_name": ["give a common_name (a device name or a DNS name) or sans"]},
+                             code="name_required")
+    return names
+
+
+def _is_host_name(typed: str) -> bool:
+    try:
+        normalised_name("common_name", typed)
+    except InvalidRequest:
+        return False
+    return True
+
+
+def _host_names(cert_type: str, cls: TrustClass, typed_cn: str | None, sans, csr_names) -> Names:
+    """ssl and device names: DNS names and IP addresses (see certificate_names)."""
     fields: dict[str, str] = {}                    # name -> the field it came from first
     if typed_cn is not None:
         fields[normalised_name("common_name", typed_cn)] = "common_name"
     cn = next(iter(fields), None)
-    for field, typed_names in (("sans", sans or ()), ("csr", csr_names or ())):
+    for field, typed_names in (("sans", sans), ("csr", csr_names)):
         for name in typed_names:
             fields.setdefault(normalised_name(field, name), field)
     names = list(fields)
@@ -240,6 +367,71 @@ def certificate_names(cert_type: str, trust_class: str | None, common_name: str 
         names.remove(cn)
         names.insert(0, cn)
     return Names(cn, tuple(names))
+
+
+def _no_host_names(cert_type: str, named: tuple, instead: str) -> None:
+    """A client or code-signing certificate names no host: each (field, typed names) of `named` is refused — an
+    IP address (`ip_address_not_allowed`), a wildcard (`wildcard_not_allowed`) or a DNS name
+    (`dns_name_not_allowed`), all 422; a name that is none of these 400 as for TLS."""
+    for field, typed_names in named:
+        for typed in typed_names:
+            name = normalised_name(field, typed)
+            _check_name(cert_type, TrustClass.PRIVATE, field, name)
+            raise PolicyViolation(f"{field}: the DNS name {name} is not allowed in a {cert_type} certificate",
+                                  {field: [f"{name}: {cert_type} certificates name no host; {instead}"]},
+                                  code="dns_name_not_allowed")
+
+
+def _client_names(typed_cn: str | None, sans, csr_names, emails) -> Names:
+    host_cn = (typed_cn,) if typed_cn is not None and "@" not in typed_cn and _is_host_name(typed_cn) else ()
+    _no_host_names("client", (("common_name", host_cn), ("sans", sans), ("csr", csr_names)),
+                   "give the mailbox addresses as emails")
+    if not emails:
+        raise InvalidRequest("a client certificate needs at least one email address",
+                             {"emails": ["give 1 to 10 email addresses"]}, code="email_required")
+    if len(emails) > MAX_EMAILS:
+        raise PolicyViolation(f"emails: {len(emails)} addresses, a client certificate has at most {MAX_EMAILS}",
+                              {"emails": [f"{len(emails)} addresses; at most {MAX_EMAILS}"]}, code="too_many_emails")
+    addresses: list[str] = []
+    for typed in emails:
+        address = normalised_email("emails", typed)
+        if is_internal(address.split("@")[1]):
+            raise PolicyViolation(f"emails: {address} is in an internal domain (its top-level domain is not "
+                                  "public), which S/MIME certificates cannot name (CA/B Forum rules; the smime "
+                                  "lint refuses it)",
+                                  {"emails": [f"{address}: internal domains are not allowed"]},
+                                  code="internal_name_not_allowed")
+        if address in addresses:
+            raise InvalidRequest(f"emails: {address} is listed twice", {"emails": [f"{address}: listed twice"]},
+                                 code="duplicate_email")
+        addresses.append(address)
+    if typed_cn is not None:
+        cn = normalised_email("common_name", typed_cn)
+        if cn not in addresses:
+            raise PolicyViolation(f"common_name: {cn} is not one of the certificate's email addresses (S/MIME BR "
+                                  "7.1.4.2.2: a mailbox-validated CN is one of its mailbox addresses)",
+                                  {"common_name": [f"{cn}: one of {', '.join(addresses)}, or null"]},
+                                  code="common_name_not_in_emails")
+        if len(cn) > MAX_COMMON_NAME:
+            raise InvalidRequest(f"common_name: {cn} is {len(cn)} characters, longer than {MAX_COMMON_NAME}",
+                                 {"common_name": [f"{cn}: at most {MAX_COMMON_NAME} characters; leave it out (the "
+                                                  "certificate then has no CN) or choose a shorter one"]},
+                                 code="common_name_too_long")
+    else:
+        cn = next((address for address in addresses if len(address) <= MAX_COMMON_NAME), None)
+    if cn is not None:
+        addresses.remove(cn)
+        addresses.insert(0, cn)
+    return Names(cn, (), tuple(addresses))
+
+
+def _code_signing_names(typed_cn: str | None, sans, csr_names) -> Names:
+    _no_host_names("code_signing", (("sans", sans), ("csr", csr_names)),
+                   "the subscriber is named by common_name and the subject")
+    if typed_cn is None:
+        raise InvalidRequest("a code-signing certificate names its subscriber in the common name (CS BR 7.1.4.2.2)",
+                             {"common_name": ["give the subscriber's name"]}, code="common_name_required")
+    return Names(_printable_name("common_name", typed_cn, "subscriber's name"), ())
 
 
 def _check_name(cert_type: str, cls: TrustClass, field: str, name: str) -> None:
@@ -280,13 +472,43 @@ def names_from_csr(cert_type: str, trust_class: str | None, csr_names: tuple[str
 
 # ---- subject and usages ---------------------------------------------------------------------------------------
 
+SUBJECT_FIELDS = ("organization", "organizational_unit", "country", "state", "locality")
+
+
 def subject_for(cert_type: str, trust_class: str | None, subject: dict) -> dict:
-    """The subject attributes the certificate gets: as given, without the OU under the public class (BR
-    7.1.2.7.4 forbids organizationalUnitName)."""
+    """The subject attributes (besides the CN) the certificate gets: as given, except
+    - public TLS: without the OU (BR 7.1.2.7.4 forbids organizationalUnitName);
+    - client: none at all — mailbox-validated S/MIME (S/MIME BR 7.1.4.2.2) allows only commonName, emailAddress
+      and serialNumber, so the organization's O/OU/L/ST/C are dropped whatever the caller sends;
+    - code signing: without the OU (CS BR 7.1.4.2.2 lists no organizationalUnitName), and checked complete
+      (`check_subject`: 422 `subject_incomplete`)."""
     subject = dict(subject or {})
-    if trust_class_of(cert_type, trust_class) is TrustClass.PUBLIC:
+    if cert_type == "client":
+        return {field: None for field in SUBJECT_FIELDS}
+    if trust_class_of(cert_type, trust_class) is TrustClass.PUBLIC or cert_type == "code_signing":
         subject["organizational_unit"] = None
+    check_subject(cert_type, subject)
     return subject
+
+
+def check_subject(cert_type: str, subject: dict) -> None:
+    """A code-signing subject names the subscriber's organization, its country and its locality or state (CS BR
+    7.1.4.2.2 b, c, d, e): else 422 `subject_incomplete`, naming the missing fields under `subject`. The other
+    types' subjects are complete as they are."""
+    if cert_type != "code_signing":
+        return
+    subject = subject or {}
+    missing = [field for field in ("organization", "country") if not subject.get(field)]
+    if not subject.get("locality") and not subject.get("state"):
+        missing.append("locality or state")
+    if missing:
+        raise PolicyViolation(f"a code-signing certificate's subject needs {', '.join(missing)} (CS BR 7.1.4.2.2)",
+                              {"subject": [f"{field} missing" for field in missing]}, code="subject_incomplete")
+
+
+def check_code_signing_subject(subject: dict) -> None:
+    """check_subject for a code-signing certificate (what enrollment calls before it records a request)."""
+    check_subject("code_signing", subject)
 
 
 def check_usages(cert_type: str, key_type: str, key_usage, extended_key_usage) -> None:

@@ -18,7 +18,7 @@ from contracts.certificate_rules import (BR_FINAL_MAX_DAYS, BR_VALIDITY_STEPS, C
 SOURCE = "enrollment"
 # the events that apply a request to the CA (their payload carries contracts.ca.SIGNING_REQUEST_FIELD): what the
 # ca's processor subscribes to; each new enrollment path adds its own
-APPLICATION_EVENTS = ("ssl_applied.v1",)
+APPLICATION_EVENTS = ("ssl_applied.v1", "cert_applied.v1")     # cert_: client, code signing, device
 
 # failed: the CA refused the application after it was recorded (lint, the CA's rules); approve again or decline
 SSL_STATUSES = ("requested", "approved", "applied", "issued", "downloaded", "declined", "revoked", "expired",
@@ -132,8 +132,8 @@ class ProfileFieldsV1(Schema):
         if cert_type == "code_signing":
             for key_type in data.get("key_types", ()):
                 if key_type not in CODE_SIGNING_KEY_TYPES:
-                    errors.setdefault("key_types", []).append(f"{key_type} is too small for code signing (RSA "
-                                                              "keys need at least 3072 bits)")
+                    errors.setdefault("key_types", []).append(f"{key_type} is not a code-signing key type (CS "
+                                                              "BR 6.1.5: RSA of at least 3072 bits, P-256, P-384)")
             if data.get("key_encipherment_for_rsa"):
                 errors.setdefault("key_encipherment_for_rsa", []).append(
                     "code-signing certificates carry digitalSignature only")

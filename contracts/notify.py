@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 SOURCE = "notify"
 
-MAIL_KINDS = ("dcv_email", "ssl_collection")   # what the mail is for (a new kind adds a value here)
+MAIL_KINDS = ("dcv_email", "ssl_collection", "cert_invitation", "cert_collection")   # what the mail is for
 TRANSPORTS = ("smtp", "outbox")
 MAIL_STATUSES = ("queued", "retrying", "sent", "failed")   # retrying: failed, another attempt is due; failed: final
 MAX_ATTEMPTS = 5

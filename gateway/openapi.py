@@ -60,7 +60,7 @@ class Operation:
 
 
 def _openapi_path(werkzeug_rule: str) -> str:
-    return re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", werkzeug_rule)
+    return re.sub(r"<(?:[a-z_]+(?:\([a-z_,]+\))?:)?([a-z_]+)>", r"{\1}", werkzeug_rule)
 
 
 def build_spec(service_cls, server_url: str) -> dict:
@@ -81,8 +81,11 @@ def build_spec(service_cls, server_url: str) -> dict:
         path = _openapi_path(handler.url)
         method = handler.method.lower()
         path_names = re.findall(r"{([a-z_]+)}", path)
+        choices = dict((name, values.split(",")) for values, name in re.findall(r"<any\(([a-z_,]+)\):([a-z_]+)>",
+                                                                               handler.url))
         parameters = [{"in": "path", "name": name, "required": True,
-                       "schema": {"type": "string", "format": "uuid"} if name.endswith("_id") else {"type": "string"}}
+                       "schema": {"type": "string", "enum": choices[name]} if name in choices else
+                       {"type": "string", "format": "uuid"} if name.endswith("_id") else {"type": "string"}}
                       for name in path_names]
         if operation.query is not None:
             parameters.append({"in": "query", "schema": operation.query})

@@ -445,3 +445,48 @@ class AcmeOrderList(Schema):
     total = fields.Integer(required=True)
     position = fields.Integer(required=True)
     size = fields.Integer(required=True)
+
+
+# ---- enrollment form accounts and device enrollment endpoints (issue 15) --------------------------------------
+from contracts import enrollment_forms as _forms  # noqa: E402 — appended section: its own import
+
+
+class FormAccountListQuery(PageQuery):
+    cert_type = fields.String(validate=validate.OneOf(_forms.FORM_CERT_TYPES),
+                              metadata={"description": "only accounts of this certificate type"})
+
+
+class FormAccount(_forms.FormAccountV1):
+    pass
+
+
+class FormAccountList(Schema):
+    items = fields.List(fields.Nested(FormAccount), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class DeviceEndpoint(_forms.DeviceEndpointV1):
+    pass
+
+
+class DeviceEndpointList(Schema):
+    items = fields.List(fields.Nested(DeviceEndpoint), required=True)
+    total = fields.Integer(required=True)
+    position = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+
+
+class FormApplicantAccess(Schema):
+    """What an applicant with the right access code learns of the account: what its form offers."""
+    form_account_id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    cert_type = fields.String(required=True)
+    organization_id = fields.UUID(required=True)
+    department_id = fields.UUID(allow_none=True)
+    profile_ids = fields.List(fields.UUID(), required=True)
+    csr_generation = fields.List(fields.String(), required=True)
+    auto_approve = fields.Boolean(required=True)
+    auto_renew = fields.Boolean(required=True)
+    allow_empty_pkcs12_password = fields.Boolean(required=True)

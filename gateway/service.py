@@ -17,7 +17,9 @@ from gateway.api_admins import AdminRoutes
 from gateway.api_auth import AuthRoutes
 from gateway.api_console import ConsoleRoutes
 from gateway.api_dashboard import DashboardRoutes
+from gateway.api_certs import TypedCertificateRoutes
 from gateway.api_domains import DomainRoutes
+from gateway.api_enrollment_forms import EnrollmentFormRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_networks import NetworkRoutes
 from gateway.api_orgs import OrganizationRoutes
@@ -39,7 +41,8 @@ from services.runtime.nameko_glue import Context, Following, catch_up, catch_up_
 
 class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes,
                      NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, AcmeAccountRoutes,
-                     DashboardRoutes, AcmeRoutes, GatewayBase, Following):
+                     DashboardRoutes, AcmeRoutes, TypedCertificateRoutes, EnrollmentFormRoutes, GatewayBase,
+                     Following):
     name = "gateway"
 
     context = Context()

@@ -101,3 +101,11 @@ def leaf_spec(public_key, now, dns_names=("www.example.com",), days: int = 90, *
                   urls=x509build.CaUrls.of("http://pki.example.com", "issuing-1"))
     fields.update(overrides)
     return x509build.LeafSpec(**fields)
+
+
+def pem_key(key) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM (for openssl's -inkey)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())

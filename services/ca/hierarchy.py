@@ -29,6 +29,20 @@ ROOT_DAYS, ISSUING_DAYS = 20 * 365, 10 * 365
 DEFAULT_ROOT = str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-root"))
 DEFAULT_ISSUING = str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-issuing"))
 ROOT_NAME, ISSUING_NAME = "Certplane Root CA", "Certplane Issuing CA"
+# An issuing CA's EKU bounds what its leaves may be used for (OpenSSL, browsers and mail clients check it): the
+# TLS issuing CA has serverAuth/clientAuth (BR 7.1.2.2), so S/MIME and code-signing certificates have an issuing
+# CA of their own each, used when their profile names no CA. Device certificates are TLS/client-auth ones.
+TYPE_ISSUING = {
+    "client": (str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-issuing:client")), "Certplane S/MIME CA",
+               ("email_protection", "client_auth")),
+    "code_signing": (str(uuid.uuid5(uuid.NAMESPACE_URL, "certplane:ca:default-issuing:code_signing")),
+                     "Certplane Code Signing CA", ("code_signing",)),
+}
+
+
+def default_issuing_for(cert_type: str) -> str:
+    """The issuing CA a certificate of `cert_type` gets when its profile names none."""
+    return TYPE_ISSUING[cert_type][0] if cert_type in TYPE_ISSUING else DEFAULT_ISSUING
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ def ensure_default_hierarchy(store, keys, settings, algorithm: str | None = None
     `settings.pki_base_url` (CERTPLANE_PKI_URL, else CERTPLANE_PUBLIC_BASE_URL)."""
     existing = default_cas(store)
     if existing is not None:
+        ensure_type_cas(store, keys, settings, existing[0])
         return Hierarchy(False, *existing)
     algorithm = algorithm or settings.ca_key_algorithm
     if algorithm not in KEY_ALGORITHMS:
@@ -82,7 +97,36 @@ def ensure_default_hierarchy(store, keys, settings, algorithm: str | None = None
     except ConcurrencyConflict:
         created = False              # a replica (or `ca init`) recorded it a moment earlier: keep theirs
     root_row, issuing_row = default_cas(store)
+    ensure_type_cas(store, keys, settings, root_row)
     return Hierarchy(created, root_row, issuing_row)
+
+
+def ensure_type_cas(store, keys, settings, root: dict) -> list[str]:
+    """Make the S/MIME and code-signing issuing CAs (TYPE_ISSUING) under the default root unless they exist —
+    also on an installation made before they were: its first start after the upgrade makes them. Their key
+    algorithm is the root's. The ids made."""
+    rows = {row["ca_id"] for row in store.read(store.projection(CaView).all_cas)}
+    missing = [(cert_type, spec) for cert_type, spec in TYPE_ISSUING.items() if spec[0] not in rows]
+    if not missing:
+        return []
+    root_key = keys.get(root["key_ref"])
+    root_cert = x509.load_pem_x509_certificate(root["certificate_pem"].encode())
+    now, made = store.clock(), []
+    subject = {"organization": settings.ca_organization, "country": settings.ca_country}
+    for _cert_type, (ca_id, name, eku) in missing:
+        key = x509build.generate_key(root["key_algorithm"])
+        cert = x509build.build_issuing(key, root_key, root_cert, name, now, ISSUING_DAYS,
+                                       x509build.CaUrls.of(settings.pki_base_url, root["ca_id"]),
+                                       extended_key_usage=eku, **subject)
+        event = ca_created(keys, ca_id, name, "issuing", root["ca_id"], key, cert, root["key_algorithm"])
+        try:
+            store.append_streams([StreamAppend(f"ca-{ca_id}", 0, (event.encode(),))],
+                                 {"correlation_id": str(uuid.uuid4()), "actor": "system:ca-init",
+                                  "causation_id": None})
+            made.append(ca_id)
+        except ConcurrencyConflict:
+            pass                     # a replica made it a moment earlier
+    return made
 
 
 # ---- a new certificate for a CA's key -------------------------------------------------------------------------

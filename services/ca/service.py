@@ -39,7 +39,7 @@ from contracts.errors import (EXPECTED, ConcurrencyConflict, Conflict, DomainErr
 from services.ca import domain, hierarchy, issuance, lint, x509build
 from services.ca.adapters.keystore import KeyStore, load_kek
 from services.ca.events import CertificateIssued, CertificateRefused, CertificateSigning, decode
-from services.ca.hierarchy import DEFAULT_ISSUING, DEFAULT_ROOT, ISSUING_DAYS
+from services.ca.hierarchy import DEFAULT_ISSUING, DEFAULT_ROOT, ISSUING_DAYS, default_issuing_for
 from services.ca.projections import CaView
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.events import utc as _utc
@@ -326,7 +326,7 @@ class CaService(EventSourced):
         RPC answer), or with `dry_run` the lint's findings. Refuses (DomainError) before anything is signed: a CA
         that is not an issuing one or is revoked, the certificate rules (issuance.judge), any lint ERROR."""
         cas = self._cas() if cas is None else cas
-        ca = self._ca(str(values["ca_id"]) if values["ca_id"] else DEFAULT_ISSUING, cas)
+        ca = self._ca(str(values["ca_id"]) if values["ca_id"] else default_issuing_for(values["cert_type"]), cas)
         if ca["kind"] != "issuing":
             raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
         domain.check_can_issue(ca)                                     # a revoked CA signs nothing more
@@ -357,7 +357,7 @@ class CaService(EventSourced):
         fingerprint = certificate.fingerprint(_SHA256).hex()
         chain = self._chain(ca["ca_id"], cas)
         signing = CertificateSigning(ca["ca_id"], serial, values["request_id"], _subject(spec),
-                                     list(judged.names.sans), not_before.isoformat(), not_after.isoformat(),
+                                     list(judged.names.sans) + list(judged.emails), not_before.isoformat(), not_after.isoformat(),
                                      _sha256(tbs))
         issued = CertificateIssued(ca["ca_id"], serial, values["request_id"], pem, fingerprint,
                                    not_before.isoformat(), not_after.isoformat(), application_id, chain)
@@ -467,7 +467,8 @@ class CaService(EventSourced):
             state=subject.get("state"), locality=subject.get("locality"), sans=judged.sans(),
             not_before=not_before, not_after=not_after, key_usage=set(judged.key_usage),
             extended_key_usage=list(judged.extended_key_usage), serial=serial, public_key=csr.public_key(),
-            urls=self._urls(ca_id), certificate_policies=judged.certificate_policies())
+            urls=self._urls(ca_id), certificate_policies=judged.certificate_policies(),
+            common_name_is_a_san=judged.common_name_is_a_san())
 
     def _urls(self, ca_id: str) -> x509build.CaUrls:
         return x509build.CaUrls.of(self.tools.settings.pki_base_url, str(ca_id))

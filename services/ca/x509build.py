@@ -273,7 +273,9 @@ class LeafSpec:
     collections are stored as tuples/frozensets. `key_usage` None or empty means the usual for the key
     (digitalSignature, plus keyEncipherment for RSA); `certificate_policies` None means the CA/B Forum OV policy
     when `organization` is set, else DV, for a serverAuth certificate, and none otherwise. `urls` are the issuing
-    CA's. Use `validity_end` for not_after: validity is inclusive of both ends."""
+    CA's. Use `validity_end` for not_after: validity is inclusive of both ends. `common_name_is_a_san` False: the
+    CN names the subject without being one of the SANs (a code-signing subscriber's name, a device name that is
+    not a DNS name); otherwise it must be one of them (DNS name, IP address or mailbox address)."""
 
     public_key: object
     serial: int
@@ -290,6 +292,7 @@ class LeafSpec:
     extended_key_usage: tuple[str, ...] = ("server_auth",)
     urls: CaUrls = CaUrls()
     certificate_policies: tuple[str, ...] | None = None
+    common_name_is_a_san: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "sans", tuple(_san(san) for san in self.sans))
@@ -335,7 +338,7 @@ def _eku(names) -> x509.ExtendedKeyUsage:
 
 
 def _check_common_name(spec: LeafSpec) -> None:
-    if spec.common_name is None:
+    if spec.common_name is None or not spec.common_name_is_a_san:
         return
     if not any(san.value.lower() == spec.common_name.lower() for san in spec.sans):
         raise ValueError(f"the common name {spec.common_name!r} is not one of the subject alternative names")

@@ -239,3 +239,8 @@ def _refuse(code: str, reason: str) -> InvalidRequest:
 
 def _malformed(reason: str) -> InvalidRequest:
     return _refuse("csr_malformed", reason)
+
+
+def csr_pem(der: bytes) -> str:
+    """A checked request's DER as the PEM an event records."""
+    return x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM).decode()

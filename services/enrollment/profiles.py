@@ -79,7 +79,7 @@ Checked = rules.Names
 
 
 def check_request(profile: dict, parsed: ParsedCsr, common_name: str | None, sans: list[str], term_days: int,
-                  now: datetime) -> Checked:
+                  now: datetime, emails=()) -> Checked:
     """Whether a request (its parsed CSR, the typed common name and SANs, the term) fits `profile`, and the names
     its certificate gets: the union of the CN, the typed SANs and the CSR's names (its subjectAltName; a TLS CSR
     without one asks for its subject CN), normalised, CN first (contracts/certificate_rules.certificate_names).
@@ -90,20 +90,25 @@ def check_request(profile: dict, parsed: ParsedCsr, common_name: str | None, san
     cert_type, profile_name, cls = profile["cert_type"], profile.get("name", ""), trust_class(profile)
     rules.check_key_type(cert_type, parsed.key_type, profile["key_types"], profile_name)
     rules.check_term(cert_type, cls, term_days, now)
-    if term_days not in profile["terms"]:
-        allowed = ", ".join(str(days) for days in profile["terms"])
-        raise InvalidRequest(f"term_days: {term_days} days is not a term of profile {profile_name!r}",
-                             {"term_days": [f"{term_days}: not one of {allowed}"]}, code="term_not_allowed")
+    check_term_of(profile, term_days)
     if isinstance(sans, str):
         raise InvalidRequest("sans must be a list of names", {"sans": ["must be a list of names"]})
     csr_names = rules.names_from_csr(cert_type, cls, parsed.names, parsed.subject_common_name)
-    names = rules.certificate_names(cert_type, cls, common_name, list(sans or ()), csr_names)
+    names = rules.certificate_names(cert_type, cls, common_name, list(sans or ()), csr_names, list(emails))
     if len(names.sans) > profile["max_sans"]:
         raise PolicyViolation(f"sans: {len(names.sans)} names, profile {profile_name!r} allows at most "
                               f"{profile['max_sans']}",
                               {"sans": [f"{len(names.sans)} names (common_name, sans and the CSR's names together); "
                                         f"at most {profile['max_sans']}"]}, code="too_many_sans")
     return names
+
+
+def check_term_of(profile: dict, term_days: int) -> None:
+    """400 `term_not_allowed` unless `term_days` is one of the profile's terms."""
+    if term_days not in profile["terms"]:
+        allowed = ", ".join(str(days) for days in profile["terms"])
+        raise InvalidRequest(f"term_days: {term_days} days is not a term of profile {profile.get('name', '')!r}",
+                             {"term_days": [f"{term_days}: not one of {allowed}"]}, code="term_not_allowed")
 
 
 def leaf_extensions(profile: dict, key_type: str) -> tuple[set[str], list[str]]:

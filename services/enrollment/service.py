@@ -29,27 +29,30 @@ from datetime import timedelta
 import eventlet
 from eventlet.event import Event
 import structlog
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 
 from contracts import acme as acme_contract
 from contracts import certificate_rules as rules
 from contracts import ca as ca_contract
+from contracts import certificates as certs_contract
 from contracts import enrollment as contract
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation, Unavailable
 from services.enrollment import domain, profiles, reports
 from services.enrollment.acme_projections import AcmeNonces, AcmeView
 from services.enrollment.acme_service import AcmeEntrypoints
-from services.enrollment.csr import parse_csr
+from services.enrollment.certs_projections import CertsView
+from services.enrollment.certs_service import CertEntrypoints
+from services.enrollment.csr import csr_pem, parse_csr
+from services.enrollment.downloads import render
 from services.enrollment.events import SslIssuanceFailed, SslIssued, SslRequested, decode
 from services.enrollment.facts import DomainFacts, OrgSubjects
+from services.enrollment.forms_projections import FormsView
+from services.enrollment.forms_service import FormEntrypoints
 from services.enrollment.projections import EnrollmentView, display_name, ssl_view
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.faults import crash_point
-from services.runtime.kept_secrets import KeptSecrets
+from services.runtime.kept_secrets import KeptSecretsProvider
 from services.runtime.nameko_glue import (Context, EventSourced, EventStoreProvider, follows, open_database, periodic,
                                           processes, rpc_call, settings_of)
 from services.runtime.store import StreamAppend
@@ -67,31 +70,6 @@ def _profile_stream(profile_id: str) -> str:
 
 def _default_profile_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"certplane:profile:{name}"))
-
-
-class CollectionIds(DependencyProvider):
-    """The collection ids of issued certificates, kept so the collection mail can carry them (events hold only
-    their sha256; see KeptSecrets)."""
-
-    def setup(self):
-        self.secrets = KeptSecrets(open_database(settings_of(self.container), self.container.service_name),
-                                   "ssl_collection_ids")
-
-    def get_dependency(self, worker_ctx):
-        return self.secrets
-
-
-class EabKeys(DependencyProvider):
-    """The HMAC keys of the ACME accounts' External Account Bindings (events hold only their sha256): the server
-    must MAC with them, so they are kept, not hashed (KeptSecrets). A lost row makes its ACME account's EAB
-    unusable: the administrator makes a new ACME account."""
-
-    def setup(self):
-        self.secrets = KeptSecrets(open_database(settings_of(self.container), self.container.service_name),
-                                   "acme_eab_keys")
-
-    def get_dependency(self, worker_ctx):
-        return self.secrets
 
 
 class Nonces(DependencyProvider):
@@ -138,19 +116,25 @@ class Outcomes(DependencyProvider):
         return self
 
 
-class EnrollmentService(AcmeEntrypoints, EventSourced):
+class EnrollmentService(CertEntrypoints, FormEntrypoints, AcmeEntrypoints, EventSourced):
     name = contract.SOURCE
 
-    store = EventStoreProvider(projections=[EnrollmentView, AcmeView])
+    store = EventStoreProvider(projections=[EnrollmentView, AcmeView, CertsView, FormsView])
     context = Context()
-    collection_ids = CollectionIds()
+    # the collection ids of issued certificates, for the collection mail (events hold only their sha256)
+    collection_ids = KeptSecretsProvider("ssl_collection_ids")
     ca_rpc = RpcProxy("ca")                 # revocation, and the lint of a request that waits for approval
     domain_facts = follows("domains", DomainFacts)
     org_facts = follows("orgs", OrgSubjects)
     outcomes = processes("ca", policy="record_outcomes", types=ca_contract.OUTCOME_EVENTS + ("ca_revoked.v1",))
     waiting = Outcomes()
-    eab_keys = EabKeys()
+    # the HMAC keys of ACME accounts' External Account Bindings (events hold only their sha256): the server MACs
+    # with them, so they are kept, not hashed. A lost row makes its EAB unusable: make a new ACME account.
+    eab_keys = KeptSecretsProvider("acme_eab_keys")
     acme_nonces = Nonces()
+    # a person's email or name changed: their client certificates are revoked (certs_service)
+    person_changes = processes("identity", policy="revoke_for_person_changes", types=("person_identity_changed.v1",),
+                               prepare="prepare_person_revocations")
     # its own tracking row: domain_facts follows the same source in this database
     challenge_checks = processes("domains", policy="record_challenge_checks", types=acme_contract.CHECKED_EVENTS,
                                  tracking_key="domains:acme_checks")
@@ -272,7 +256,7 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
         trust_class = profiles.trust_class(profile)
         subject = rules.subject_for("ssl", trust_class, self._subject(organization_id, department_id))
         requested = SslRequested(ssl_id, organization_id, department_id, profile["profile_id"], values["term_days"],
-                                 checked.common_name, list(checked.sans), parsed.key_type, _pem(parsed.der),
+                                 checked.common_name, list(checked.sans), parsed.key_type, csr_pem(parsed.der),
                                  subject, values["comments"], values["external_requester"], values["auto_renew"],
                                  requested_by, requester_email, renewal_of, replaces, trust_class)
         automatic = auto_approve or not profile["requires_approval"]
@@ -347,8 +331,14 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
                 continue
             p = envelope.payload
             kind, _, ssl_id = str(p.get("request_id", "")).partition(":")
-            if kind != "ssl" or not p.get("application_id"):
-                continue                     # another kind of request, or signed through the RPC
+            if not p.get("application_id"):
+                continue                     # signed through the RPC
+            if kind in certs_contract.CERT_TYPES:
+                appended = self._cert_outcome(unit, envelope, ssl_id, versions)
+                appends += [appended] if appended else []
+                continue
+            if kind != "ssl":
+                continue                     # another kind of request
             stream = _ssl_stream(ssl_id)
             history = self.store.load(stream, unit.conn)
             state = self._fold(history)
@@ -467,7 +457,7 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
             self.store.execute(_ssl_stream(row["ssl_id"]),
                                _ssl_decider(domain.decide_downloaded, row["ssl_id"], fmt, by))
         mimetype, extension, _ = contract.DOWNLOAD_FORMATS[fmt]
-        content = _render(fmt, row["certificate_pem"], row["chain_pem"] or [])
+        content = render(fmt, row["certificate_pem"], row["chain_pem"] or [])
         return {"content_b64": base64.b64encode(content).decode(), "mimetype": mimetype,
                 "filename": f"{display_name(row).replace('*', 'wildcard').replace(':', '-')}.{extension}"}
 
@@ -498,7 +488,7 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
         return found
 
     def _check_names(self, organization_id: str, department_id: str | None, names, profile: dict, now,
-                     validated: frozenset = frozenset()) -> None:
+                     validated: frozenset = frozenset(), cert_type: str = "ssl") -> None:
         """Every name delegated (approved, active) to the organization/department for ssl — a DNS name through a
         delegated domain, an IP address through a delegated network; fresh DCV evidence for a public profile (which
         allows no IP address: certificate_rules refused one already). One refusal names every name that fails and
@@ -508,7 +498,7 @@ class EnrollmentService(AcmeEntrypoints, EventSourced):
         def refusals() -> dict:
             facts = self._current(self.domain_facts, "domains")
             with facts.db.reader() as conn:
-                answers = facts.projection.may_issue_names(conn, organization_id, department_id, "ssl",
+                answers = facts.projection.may_issue_names(conn, organization_id, department_id, cert_type,
                                                            list(names), now)
             refused = {}
             for name, answer in answers.items():
@@ -611,24 +601,6 @@ def _profile_decider(decide, *args):
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _pem(der: bytes) -> str:
-    return x509.load_der_x509_csr(der).public_bytes(serialization.Encoding.PEM).decode()
-
-
-def _render(fmt: str, certificate_pem: str, chain_pem: list[str]) -> bytes:
-    certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-    if fmt == "pem":
-        return certificate_pem.encode()
-    if fmt == "der":
-        return certificate.public_bytes(serialization.Encoding.DER)
-    if fmt == "chain":
-        return (certificate_pem + (chain_pem[0] if chain_pem else "")).encode()
-    if fmt == "fullchain":
-        return (certificate_pem + "".join(chain_pem)).encode()
-    chain = [certificate] + [x509.load_pem_x509_certificate(p.encode()) for p in chain_pem]
-    return pkcs7.serialize_certificates(chain, serialization.Encoding.DER)
 
 
 def _json_ready(values: dict) -> dict:

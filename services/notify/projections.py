@@ -51,24 +51,26 @@ class MailRequests:
         )
 
     KIND = ""                       # the kind of mail this follower's events call for
+    KINDS: tuple[str, ...] = ()     # or the kinds, when they are several
 
     # ---- updating (the follower's transaction) ------------------------------------------------------------
     def apply(self, conn: sa.Connection, event: Envelope) -> None:
         wanted = self.mail_for(event)
         if wanted is None:
             return
-        reference, recipient, expires = wanted
+        reference, recipient, expires, *kind = wanted
         conn.execute(self.table.insert().values(
-            causation_event_id=event.event_id, kind=self.KIND, reference=reference, recipient=recipient,
+            causation_event_id=event.event_id, kind=kind[0] if kind else self.KIND, reference=reference, recipient=recipient,
             expires_at=expires, correlation_id=event.correlation_id, actor=event.actor, status=PENDING,
             due_at=utc(event.occurred_at), created_at=utc(event.occurred_at), updated_at=utc(event.occurred_at)))
 
-    def mail_for(self, event: Envelope) -> tuple[str, str | None, datetime | None] | None:
-        """(reference, recipient, expires_at) when the event calls for a mail of this kind, else None."""
+    def mail_for(self, event: Envelope) -> tuple | None:
+        """(reference, recipient, expires_at), or (…, kind) for a follower of several KINDS, when the event calls
+        for a mail, else None."""
         raise NotImplementedError
 
     def reset(self, conn: sa.Connection) -> None:
-        conn.execute(self.table.delete().where(self.table.c.kind == self.KIND))
+        conn.execute(self.table.delete().where(self.table.c.kind.in_(self.KINDS or (self.KIND,))))
 
     # ---- the senders' work list ---------------------------------------------------------------------------
     def due(self, conn: sa.Connection, now: datetime, limit: int) -> list[MailRequest]:
@@ -116,13 +118,21 @@ class DcvMailRequests(MailRequests):
 
 class CollectionMailRequests(MailRequests):
     """`enrollment` → the collection mail of an issued certificate (enrollment renders it with `collection_mail`,
-    and holds the collection id)."""
+    and holds the collection id), and for client, code-signing and device certificates their invitation and
+    collection mails (`invitation_mail`, `cert_collection_mail`)."""
     KIND = "ssl_collection"
+    KINDS = ("ssl_collection", "cert_invitation", "cert_collection")
+    TYPES = ("ssl_issued.v1", "cert_invited.v1", "cert_issued.v1")
 
     def mail_for(self, event: Envelope):
-        if event.event_type != "ssl_issued.v1" or event.payload.get("collection_mail") is False:
+        p = event.payload
+        if event.event_type == "cert_invited.v1":          # the invitation link, to the person
+            return p["cert_id"], p["email"], utc(datetime.fromisoformat(p["expires_at"])), "cert_invitation"
+        if event.event_type == "cert_issued.v1":
+            return (p["cert_id"], p["collection_to"], None, "cert_collection") if p.get("collection_to") else None
+        if event.event_type != "ssl_issued.v1" or p.get("collection_mail") is False:
             return None                  # no requester to mail (an ACME client's request, say)
-        return event.payload["ssl_id"], None, None
+        return p["ssl_id"], None, None
 
 
 class MessagesView:

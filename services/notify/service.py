@@ -83,7 +83,8 @@ class NotifyService(EventSourced):
     # events that call for mail, pushed and pulled (at start and on a timer, which is also the retry timer:
     # whatever has become due is attempted after each)
     mail_requests = follows("domains", DcvMailRequests, then="_send_due")
-    collection_requests = follows("enrollment", CollectionMailRequests, then="_send_due", types=("ssl_issued.v1",))
+    collection_requests = follows("enrollment", CollectionMailRequests, then="_send_due",
+                                  types=CollectionMailRequests.TYPES)
     enrollment_rpc = RpcProxy("enrollment")
 
     # ---- queries ------------------------------------------------------------------------------------------
@@ -155,7 +156,9 @@ class NotifyService(EventSourced):
         """The mail's to/subject/text from its owner, which holds its secret: domains renders the email-DCV mail
         (the code), enrollment the collection mail (the collection link)."""
         render = {"dcv_email": self.domains_rpc.dcv_mail,
-                  "ssl_collection": self.enrollment_rpc.collection_mail}[request.kind]
+                  "ssl_collection": self.enrollment_rpc.collection_mail,
+                  "cert_invitation": self.enrollment_rpc.invitation_mail,
+                  "cert_collection": self.enrollment_rpc.cert_collection_mail}[request.kind]
         try:
             rendered = rpc_call(render, request.reference, timeout=self.context.settings.rpc_timeout)
         except DomainError as exc:   # NotFound (the DCV is gone), Conflict (no longer open): asking again won't help

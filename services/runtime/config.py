@@ -66,6 +66,8 @@ database in which each service gets its own schema.
 | acme_http_port       | CERTPLANE_ACME_HTTP_PORT             | 80 (tests only: the port http-01 is checked on) |
 | acme_tls_port        | CERTPLANE_ACME_TLS_PORT              | 443 (tests only: the port tls-alpn-01 is checked on) |
 | acme_bad_nonce_rate  | CERTPLANE_ACME_BAD_NONCE_RATE        | 0 (tests only: the share of good nonces refused as badNonce) |
+| form_access_max_failures | CERTPLANE_FORM_ACCESS_MAX_FAILURES | 5 (wrong access codes in a row; then the enrollment form account locks) |
+| form_access_lockout_seconds | CERTPLANE_FORM_ACCESS_LOCKOUT_SECONDS | 900 (how long a form account stays locked) |
 
 The YAML file is `CERTPLANE_CONFIG` if set, else `certplane.yaml` in the working directory if present; its keys
 are the setting names above.
@@ -145,6 +147,8 @@ class Settings:
     acme_http_port: int = 80
     acme_tls_port: int = 443
     acme_bad_nonce_rate: float = 0.0
+    form_access_max_failures: int = 5
+    form_access_lockout_seconds: float = 900.0
 
     @property
     def embedded(self) -> bool:
@@ -255,6 +259,8 @@ ENVIRONMENT_VARIABLES = {
     "acme_http_port": "CERTPLANE_ACME_HTTP_PORT",
     "acme_tls_port": "CERTPLANE_ACME_TLS_PORT",
     "acme_bad_nonce_rate": "CERTPLANE_ACME_BAD_NONCE_RATE",
+    "form_access_max_failures": "CERTPLANE_FORM_ACCESS_MAX_FAILURES",
+    "form_access_lockout_seconds": "CERTPLANE_FORM_ACCESS_LOCKOUT_SECONDS",
 }
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -289,7 +295,7 @@ _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_he
            "facts_max_lag": float, "tls_port": int, "acme_eab_required": _boolean,
            "acme_authz_reuse_days": float, "acme_finalize_wait": float, "acme_orders_per_account_hour": int,
            "acme_orders_per_org_hour": int, "acme_http_port": int, "acme_tls_port": int,
-           "acme_bad_nonce_rate": float}
+           "acme_bad_nonce_rate": float, "form_access_max_failures": int, "form_access_lockout_seconds": float}
 
 
 def load_settings(environ: dict | None = None, **overrides) -> Settings:

@@ -6,8 +6,10 @@ certificate through the API)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
 
 from services.runtime.db import Database
+from services.runtime.nameko_glue import open_database, settings_of
 
 
 class KeptSecrets:
@@ -35,3 +37,17 @@ class KeptSecrets:
     def forget(self, key: str) -> None:
         with self.db.writer() as conn, conn.begin():
             conn.execute(self.table.delete().where(self.table.c.key == key))
+
+
+
+class KeptSecretsProvider(DependencyProvider):
+    """A nameko dependency: the KeptSecrets table `name` in the service's own database."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def setup(self):
+        self.secrets = KeptSecrets(open_database(settings_of(self.container), self.container.service_name), self.name)
+
+    def get_dependency(self, worker_ctx):
+        return self.secrets

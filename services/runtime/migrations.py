@@ -85,8 +85,7 @@ def _owned_elsewhere(owner: str):
         return [lambda db: KeptSecrets(db, "dcv_mail_secrets")]
     if owner == "enrollment":
         from services.enrollment.acme_projections import AcmeNonces
-        return [lambda db: KeptSecrets(db, "ssl_collection_ids"), lambda db: KeptSecrets(db, "acme_eab_keys"),
-                AcmeNonces]
+        return [AcmeNonces]
     if owner == "notify":
         from services.notify.adapters.smtp import OutboxSender
         return [lambda db: OutboxSender(db).create_table()]
@@ -108,6 +107,7 @@ def target_metadata(owner: str, schema: str | None = None) -> sa.MetaData:
     The tables shared by several parts (the followers' one `tracking` table) appear once."""
     from services.runtime.cli import service_class
     from services.runtime.follower import Follower, Processor
+    from services.runtime.kept_secrets import KeptSecrets, KeptSecretsProvider
     from services.runtime.nameko_glue import EventStoreProvider, FollowerProvider, ProcessorProvider
     from services.runtime.store import EventStore
 
@@ -120,7 +120,9 @@ def target_metadata(owner: str, schema: str | None = None) -> sa.MetaData:
             store = EventStore(db, owner, provider.projections)
             store.create_schema()
     for provider in providers:
-        if isinstance(provider, ProcessorProvider):
+        if isinstance(provider, KeptSecretsProvider):
+            KeptSecrets(db, provider.name)
+        elif isinstance(provider, ProcessorProvider):
             db.create_tables(Processor(store or SimpleNamespace(db=db), provider.source).tracking.metadata)
         elif isinstance(provider, FollowerProvider):
             if provider.database_name not in (None, owner):

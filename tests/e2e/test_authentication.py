@@ -23,7 +23,13 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           # what relying parties fetch without an account (DESIGN §5): CA certificates, CRLs, OCSP
           ("GET", "/ca/{ca_id}.crt"), ("GET", "/crl/{ca_id}.crl"), ("POST", "/ocsp"), ("GET", "/ocsp/{encoded}"),
           # the link of a collection mail: the link is the credential
-          ("GET", "/collect/{token}"),
+          ("GET", "/collect/{token}"), ("GET", "/collect/cert/{collection_id}"),
+          # a person's invitation link (client certificates): the link is the credential, once; then with the
+          # person's password for the PKCS#12
+          ("GET", "/forms/invitations/{token}"), ("POST", "/forms/invitations/{token}"),
+          ("POST", "/forms/invitations/{token}/download"),
+          # an enrollment account's applicant: the access code is the credential (locked after failures)
+          ("POST", "/forms/accounts/{form_account_id}/authorize"),
           # ACME (RFC 8555): every request authenticates itself (a JWS by the account's key)
           ("GET", "/acme/{resource}"), ("POST", "/acme/{resource}")}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}
@@ -63,12 +69,15 @@ def operations(api):
     return [(method.upper(), path, op) for path, ops in document["paths"].items() for method, op in ops.items()]
 
 
-def concrete(path: str) -> str:
-    return re.sub(r"{[a-z_]+}", UNKNOWN, path)
+def concrete(path: str, operation: dict | None = None) -> str:
+    """The path with every parameter filled: an unknown id, or the first value a parameter offers (an enum)."""
+    offered = {p["name"]: p["schema"]["enum"][0] for p in (operation or {}).get("parameters", ())
+               if p.get("in") == "path" and "enum" in p.get("schema", {})}
+    return re.sub(r"{([a-z_]+)}", lambda m: offered.get(m.group(1), UNKNOWN), path)
 
 
-def call(api, method, path):
-    return api(method, concrete(path), json={} if method in ("POST", "PUT", "PATCH") else None)
+def call(api, method, path, operation=None):
+    return api(method, concrete(path, operation), json={} if method in ("POST", "PUT", "PATCH") else None)
 
 
 def eventually(probe, done, timeout=30.0):
@@ -93,11 +102,11 @@ def test_health_readiness_and_the_openapi_document_need_no_authentication(api):
 
 def test_every_other_api_route_answers_401_without_a_token(api):
     anonymous = api.as_token(None)
-    protected = [(m, p) for m, p, _ in operations(api) if (m, p) not in PUBLIC]
+    protected = [(m, p, op) for m, p, op in operations(api) if (m, p) not in PUBLIC]
     assert len(protected) >= 20
-    for method, path in protected:
+    for method, path, op in protected:
         assert path.startswith("/api/v1/")
-        response = call(anonymous, method, path)
+        response = call(anonymous, method, path, op)
         assert response.status_code == 401, (method, path, response.text)
         if method != "HEAD":
             assert error_of(response)["code"] == "unauthenticated", (method, path)
@@ -233,7 +242,7 @@ def test_a_new_admin_must_change_the_password_before_anything_else(api, org_id):
     for method, path, op in operations(api):
         if (method, path) in PUBLIC | DURING_PASSWORD_CHANGE:
             continue
-        response = call(newbie, method, path)
+        response = call(newbie, method, path, op)
         assert response.status_code == 403, (method, path, response.text)
         if method != "HEAD":
             assert error_of(response)["code"] == "password_change_required", (method, path)

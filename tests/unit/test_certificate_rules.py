@@ -101,3 +101,112 @@ def test_the_ou_is_dropped_from_a_public_subject_only():
     subject = {"organization": "Example", "organizational_unit": "Platform"}
     assert rules.subject_for("ssl", "public", subject)["organizational_unit"] is None
     assert rules.subject_for("ssl", "private", subject)["organizational_unit"] == "Platform"
+
+
+# ---- client, code-signing and device names (issue 15) ---------------------------------------------------------
+
+def test_the_lint_profile_of_each_type():
+    assert [rules.lint_profile(t, None) for t in ("ssl", "client", "code_signing", "device")] == [
+        "rfc5280", "smime", "codesigning", "rfc5280"]
+
+
+def test_each_types_validity_ceiling_is_its_br_limit_within_the_longest_term_a_profile_offers():
+    assert rules.TYPE_MAX_VALIDITY_DAYS == {"client": 825, "code_signing": 460}
+    assert [rules.max_validity_days(t, None, NOW) for t in ("code_signing", "device")] == [398, 398]
+    with pytest.raises(PolicyViolation) as refused:
+        rules.check_term("code_signing", None, 461, NOW)
+    assert refused.value.code == "term_over_limit"
+
+
+def test_code_signing_keys_are_rsa_3072_or_more_or_p256_or_p384():
+    assert rules.CODE_SIGNING_KEY_TYPES == ("rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
+    with pytest.raises(PolicyViolation) as refused:
+        rules.check_key_type("code_signing", "ec-p521")
+    assert refused.value.code == "key_type_not_allowed"
+
+
+def test_a_client_certificate_names_mailboxes_the_cn_one_of_them():
+    got = rules.certificate_names("client", None, None, [], emails=["Alice.Smith@Example.COM", "al@xn--bcher-kva.de"])
+    assert got == rules.Names("Alice.Smith@example.com", (), ("Alice.Smith@example.com", "al@xn--bcher-kva.de"))
+    got = rules.certificate_names("client", None, "AL@bücher.de", [], emails=["a@example.com", "AL@bücher.de"])
+    assert got.common_name == "AL@xn--bcher-kva.de" and got.emails == ("AL@xn--bcher-kva.de", "a@example.com")
+    long_one = "a" * 60 + "@example.com"
+    assert rules.certificate_names("client", None, None, [], emails=[long_one]) == rules.Names(None, (), (long_one,))
+
+
+@pytest.mark.parametrize("asked,error,code,field", [
+    ({"emails": []}, InvalidRequest, "email_required", "emails"),
+    ({"emails": [f"u{i}@example.com" for i in range(11)]}, PolicyViolation, "too_many_emails", "emails"),
+    ({"emails": ["a@example.com", "a@EXAMPLE.com"]}, InvalidRequest, "duplicate_email", "emails"),
+    ({"emails": ["a@b@example.com"]}, InvalidRequest, "invalid_email", "emails"),
+    ({"emails": ["a b@example.com"]}, InvalidRequest, "invalid_email", "emails"),
+    ({"emails": ["a..b@example.com"]}, InvalidRequest, "invalid_email", "emails"),
+    ({"emails": ["x" * 65 + "@example.com"]}, InvalidRequest, "invalid_email", "emails"),
+    ({"emails": ["a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com"]}, InvalidRequest,
+     "invalid_email", "emails"),
+    ({"emails": ["a@com"]}, InvalidRequest, "invalid_email", "emails"),                  # a public suffix
+    ({"emails": ["a@*.example.com"]}, InvalidRequest, "invalid_email", "emails"),
+    ({"emails": ["a@corp.internal"]}, PolicyViolation, "internal_name_not_allowed", "emails"),
+    ({"emails": ["a@example.com"], "common_name": "b@example.com"}, PolicyViolation, "common_name_not_in_emails",
+     "common_name"),
+    ({"emails": ["a@example.com"], "sans": ["host.example.com"]}, PolicyViolation, "dns_name_not_allowed", "sans"),
+    ({"emails": ["a@example.com"], "sans": ["10.1.2.3"]}, PolicyViolation, "ip_address_not_allowed", "sans"),
+    ({"emails": ["a@example.com"], "csr_names": ["host.example.com"]}, PolicyViolation, "dns_name_not_allowed",
+     "csr"),
+    ({"emails": ["a@example.com"], "common_name": "host.example.com"}, PolicyViolation, "dns_name_not_allowed",
+     "common_name"),
+])
+def test_client_names_refused_naming_the_field(asked, error, code, field):
+    with pytest.raises(error) as refused:
+        rules.certificate_names("client", None, asked.get("common_name"), asked.get("sans", []),
+                                asked.get("csr_names", ()), emails=asked["emails"])
+    assert refused.value.code == code and list(refused.value.details) == [field]
+
+
+def test_only_client_certificates_carry_emails():
+    for cert_type in ("ssl", "code_signing", "device"):
+        with pytest.raises(PolicyViolation) as refused:
+            rules.certificate_names(cert_type, None, "Example", ["host.example.com"], emails=["a@example.com"])
+        assert refused.value.code == "emails_not_allowed" and list(refused.value.details) == ["emails"]
+
+
+def test_a_code_signing_certificate_names_its_subscriber_in_the_cn_only():
+    assert rules.certificate_names("code_signing", None, " Example Corp — Build ", []) == rules.Names(
+        "Example Corp — Build", ())
+    for cn, sans, code in ((None, [], "common_name_required"), ("Bad\x07Name", [], "common_name_invalid"),
+                           ("x" * 65, [], "common_name_too_long"), ("Example", ["host.example.com"],
+                                                                    "dns_name_not_allowed")):
+        with pytest.raises((InvalidRequest, PolicyViolation)) as refused:
+            rules.certificate_names("code_signing", None, cn, sans)
+        assert refused.value.code == code
+    with pytest.raises(InvalidRequest) as refused:
+        rules.certificate_names("code_signing", None, None, [])
+    assert refused.value.details == {"common_name": ["give the subscriber's name"]}
+
+
+def test_a_device_cn_may_be_a_device_name_kept_out_of_the_sans():
+    assert rules.certificate_names("device", None, "Printer 3F #2", ["printer.lan", "10.0.0.7"]) == rules.Names(
+        "Printer 3F #2", ("printer.lan", "10.0.0.7"))
+    assert rules.certificate_names("device", None, "printer.lan", []) == rules.Names("printer.lan", ("printer.lan",))
+    assert rules.certificate_names("device", None, None, ["printer.lan"]) == rules.Names("printer.lan",
+                                                                                        ("printer.lan",))
+    with pytest.raises(InvalidRequest) as refused:
+        rules.certificate_names("device", None, None, [])
+    assert refused.value.code == "name_required"
+    with pytest.raises(InvalidRequest) as refused:
+        rules.certificate_names("device", None, "tab\there", [])
+    assert refused.value.code == "common_name_invalid"
+
+
+def test_the_subject_per_type():
+    subject = {"organization": "Example", "organizational_unit": "Platform", "country": "DE", "locality": "Berlin"}
+    assert not any(rules.subject_for("client", None, subject).values())           # mailbox-validated S/MIME
+    assert rules.subject_for("code_signing", None, subject) == {**subject, "organizational_unit": None}
+    assert rules.subject_for("device", None, subject) == subject
+    with pytest.raises(PolicyViolation) as refused:
+        rules.subject_for("code_signing", None, {"organization": "Example", "locality": "Berlin"})
+    assert refused.value.code == "subject_incomplete" and refused.value.details == {"subject": ["country missing"]}
+    rules.check_subject("device", {})
+    with pytest.raises(PolicyViolation) as refused:
+        rules.check_code_signing_subject({"organization": "Example", "country": "DE"})
+    assert refused.value.details == {"subject": ["locality or state missing"]}

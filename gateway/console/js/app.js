@@ -14,6 +14,7 @@ import "./screens/profiles.js";
 import "./screens/cas.js";
 import "./screens/ssl.js";
 import "./screens/acme-accounts.js";
+import "./screens/certificates.js";
 import "./screens/outbox.js";
 
 const root = document.getElementById("app");

@@ -99,7 +99,7 @@ def test_undecodable_bytes_are_one_fatal_finding():
 
 def test_unknown_profile_is_refused(good_leaf):
     with pytest.raises(ValueError, match="unknown lint profile"):
-        lint.lint_certificate(good_leaf.public_bytes(DER), "smime")
+        lint.lint_certificate(good_leaf.public_bytes(DER), "no-such-profile")
 
 
 def test_errors_keeps_fatal_and_error_only():

@@ -38,8 +38,9 @@ def parsed(key_type="ec-p256", dns_names=(), ip_addresses=(), common_name=None) 
     return ParsedCsr(b"", None, key_type, common_name, tuple(dns_names), "", tuple(ip_addresses))
 
 
-def check(profile=None, csr=None, common_name=None, sans=(), term_days=90, now=NOW) -> Checked:
-    return check_request(profile or profile_of("ssl"), csr or parsed(), common_name, list(sans), term_days, now)
+def check(profile=None, csr=None, common_name=None, sans=(), term_days=90, now=NOW, emails=()) -> Checked:
+    return check_request(profile or profile_of("ssl"), csr or parsed(), common_name, list(sans), term_days, now,
+                         emails)
 
 
 def refused(error_class, **kwargs):
@@ -134,7 +135,7 @@ def _schema_refusal(profile, now=NOW) -> dict:
     ("ssl", {"name": "x" * 65}, "name", "between 1 and 64"),
     ("ssl", {"colour": "blue"}, "colour", "Unknown field"),
     ("client", {"extended_key_usage": ["server_auth"]}, "extended_key_usage", "server_auth is not allowed"),
-    ("code_signing", {"key_types": ["rsa-2048", "ec-p256"]}, "key_types", "rsa-2048 is too small"),
+    ("code_signing", {"key_types": ["rsa-2048", "ec-p256"]}, "key_types", "rsa-2048 is not a code-signing key type"),
     ("code_signing", {"extended_key_usage": ["code_signing", "client_auth"]}, "extended_key_usage", "client_auth"),
     ("code_signing", {"key_encipherment_for_rsa": True}, "key_encipherment_for_rsa", "digitalSignature only"),
 ])
@@ -282,9 +283,13 @@ def test_an_ipv6_san_is_stored_in_its_rfc_5952_form():
     assert check(sans=["2001:DB8:0:0::1"]).sans == ("2001:db8::1",)
 
 
-def test_an_ssl_request_needs_a_name_but_a_client_request_may_have_none():
+def test_an_ssl_request_needs_a_name_and_a_client_request_an_email():
     assert refused(InvalidRequest).code == "san_required"
-    assert check(profile=profile_of("client"), term_days=365) == Checked(None, ())
+    with pytest.raises(InvalidRequest) as no_email:
+        check(profile=profile_of("client"), term_days=365)
+    assert no_email.value.code == "email_required"
+    assert check(profile=profile_of("client"), term_days=365, emails=["ada@example.com"]) == \
+        Checked("ada@example.com", (), ("ada@example.com",))
 
 
 def test_a_real_csr_fits_the_default_tls_profile():

@@ -1,0 +1,275 @@
+"""Client (S/MIME), code-signing and device certificates end to end through HTTP (issue 15), checked with the tools
+their users have: `openssl pkcs12 -info` opens the PKCS#12 with its password (and refuses a wrong one), `openssl
+smime -sign/-verify` with a client certificate against the chain, `openssl cms -sign/-verify` of a file with a
+code-signing certificate, pkilint's own S/MIME linter on the client certificate, and a device CSR whose O and C
+differ getting the organization's. Each bad input of the issue gets its 4xx and records nothing."""
+import re
+import subprocess
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests import factories
+from tests.e2e.conftest import Embedded
+from tests.e2e.test_ssl_lifecycle import VENV_BIN, wait_for_profiles
+
+ORG = {"address1": "1 Main St", "city": "Berlin", "state": "Berlin", "country": "DE"}
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory):
+    server = Embedded(tmp_path_factory.mktemp("var"), tmp_path_factory.mktemp("logs"),
+                      CERTPLANE_PUBLIC_BASE_URL="http://pki.certplane-e2e.example.com").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(cp):
+    api = cp.api
+    org = api.create_org({"name": "Types Org", **ORG})
+    other = api.create_org({"name": "Types Other Org", **ORG})
+    org_id, other_id = org["organization_id"], other["organization_id"]
+    for name, types, target in (("types-e2e.example.com", ["ssl", "client", "code_signing"], org_id),
+                                ("elsewhere-types.example.com", ["ssl", "client"], other_id)):
+        created = api("POST", "/api/v1/domains", json={"name": name, "delegations": [
+            {"organization_id": target, "cert_types": types}]})
+        assert created.status_code == 201, created.text
+    profiles = {p["name"]: p for p in wait_for_profiles(api)}
+    for name in ("Private Device", "Private Code Signing"):     # issued at once: one MRAO runs this module
+        changed = api("PATCH", f"/api/v1/profiles/{profiles[name]['profile_id']}", json={"requires_approval": False})
+        assert changed.status_code == 200, changed.text
+    approver = cp.admin("types-approver", [{"role": "RAO", "cert_type": "client", "organization_ids": [org_id]}])[1]
+    return {"org": org_id, "other": other_id, "profiles": profiles, "approver": approver}
+
+
+def _count(api, resource: str) -> int:
+    answer = api("HEAD", f"/api/v1/{resource}")
+    assert answer.status_code == 200
+    return int(answer.headers["X-Total-Count"])
+
+
+def _run(args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def _chain_file(cp, tmp_path) -> str:
+    cas = cp.api("GET", "/api/v1/cas").json()["items"]
+    path = tmp_path / "cas.pem"
+    path.write_text("".join(ca["certificate_pem"] for ca in cas))
+    return str(path)
+
+
+# ---- device ---------------------------------------------------------------------------------------------------
+
+def test_a_device_csr_with_another_o_and_c_gets_the_organizations(cp, world):
+    csr = factories.csr("ec-p256", cn="printer-7.types-e2e.example.com", sans=("printer-7.types-e2e.example.com",),
+                        organization="Somebody Else Inc", country="US")
+    answer = cp.api("POST", "/api/v1/device", json={
+        "organization_id": world["org"], "profile_id": world["profiles"]["Private Device"]["profile_id"],
+        "term_days": 365, "csr": csr.decode(), "custom_fields": {"asset_tag": "A-7"}})
+    assert answer.status_code == 201, answer.text
+    device = answer.json()
+    assert device["status"] == "issued" and device["cert_type"] == "device"
+    assert device["custom_fields"] == {"asset_tag": "A-7"} and device["requested_via"] == "api"
+    pem = cp.api("GET", f"/api/v1/device/{device['cert_id']}/download", params={"format": "pem"})
+    assert pem.status_code == 200
+    cert = x509.load_pem_x509_certificate(pem.content)
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Types Org"
+    assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "DE"
+    assert cert.subject.get_attributes_for_oid(NameOID.LOCALITY_NAME)[0].value == "Berlin"
+    assert cp.api("GET", f"/api/v1/device/{device['cert_id']}").json()["status"] == "downloaded"
+    # the device inventory lists it; the client inventory does not
+    assert device["cert_id"] in [c["cert_id"] for c in cp.api("GET", "/api/v1/device").json()["items"]]
+    assert cp.api("GET", f"/api/v1/client/{device['cert_id']}").status_code == 404
+
+
+def test_a_device_csr_naming_another_organizations_domain_is_refused(cp, world):
+    before = _count(cp.api, "device")
+    csr = factories.csr("ec-p256", cn="cam.elsewhere-types.example.com", sans=("cam.elsewhere-types.example.com",))
+    answer = cp.api("POST", "/api/v1/device", json={
+        "organization_id": world["org"], "profile_id": world["profiles"]["Private Device"]["profile_id"],
+        "term_days": 365, "csr": csr.decode()})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "names_not_allowed"
+    assert _count(cp.api, "device") == before
+
+
+# ---- code signing -------------------------------------------------------------------------------------------------
+
+def test_a_code_signing_certificate_signs_a_file_that_verifies(cp, world, tmp_path):
+    key = factories.private_key("rsa-3072")
+    csr = factories.csr("rsa-3072", cn="anything", sans=(), key=key)
+    answer = cp.api("POST", "/api/v1/cscert", json={
+        "organization_id": world["org"], "profile_id": world["profiles"]["Private Code Signing"]["profile_id"],
+        "term_days": 365, "csr": csr.decode()})
+    assert answer.status_code == 201, answer.text
+    found = answer.json()
+    assert found["status"] == "issued" and found["common_name"] == "Types Org"
+    pem = cp.api("GET", f"/api/v1/cscert/{found['cert_id']}/download", params={"format": "pem"}).content
+    cert = x509.load_pem_x509_certificate(pem)
+    assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == \
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING])
+    (tmp_path / "cs.pem").write_bytes(pem)
+    (tmp_path / "cs.key").write_bytes(factories.pem_key(key))
+    (tmp_path / "app.bin").write_bytes(b"\x7fELF pretend program " * 100)
+    signed = _run(["openssl", "cms", "-sign", "-binary", "-in", str(tmp_path / "app.bin"), "-signer",
+                   str(tmp_path / "cs.pem"), "-inkey", str(tmp_path / "cs.key"), "-outform", "DER", "-out",
+                   str(tmp_path / "app.sig"), "-md", "sha256"])
+    assert signed.returncode == 0, signed.stderr
+    verified = _run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "app.sig"),
+                     "-content", str(tmp_path / "app.bin"), "-CAfile", _chain_file(cp, tmp_path), "-purpose", "any",
+                     "-out", "/dev/null"])
+    assert verified.returncode == 0, verified.stderr
+    (tmp_path / "app.bin").write_bytes(b"tampered")
+    tampered = _run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "app.sig"),
+                     "-content", str(tmp_path / "app.bin"), "-CAfile", _chain_file(cp, tmp_path), "-purpose", "any",
+                     "-out", "/dev/null"])
+    assert tampered.returncode != 0
+
+
+def test_an_rsa_2048_code_signing_csr_is_refused_and_records_nothing(cp, world):
+    before = _count(cp.api, "cscert")
+    answer = cp.api("POST", "/api/v1/cscert", json={
+        "organization_id": world["org"], "profile_id": world["profiles"]["Private Code Signing"]["profile_id"],
+        "term_days": 365, "csr": factories.csr("rsa-2048", cn="x", sans=()).decode()})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "key_type_not_allowed"
+    assert _count(cp.api, "cscert") == before
+
+
+# ---- client (S/MIME) through an invitation ------------------------------------------------------------------------
+
+def _person(cp, world, email: str, **extra) -> dict:
+    created = cp.api("POST", "/api/v1/persons", json={"organization_id": world["org"], "email": email,
+                                                      "first_name": "Ada", "last_name": "Lovelace", **extra})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def _invitation_link(cp, email: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in cp.api("GET", "/api/v1/outbox", params={"size": 200}).json()["items"]:
+            if mail["to"] == email and "invitation" in mail["subject"].lower():
+                return re.search(r"/forms/invitations/([A-Za-z0-9_-]+)", mail["text"]).group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no invitation mail to {email} within {timeout} s")
+
+
+def _invite(cp, world, person) -> dict:
+    answer = cp.api("POST", "/api/v1/client", json={
+        "person_id": person["person_id"], "profile_id": world["profiles"]["Private Client (S/MIME)"]["profile_id"],
+        "term_days": 365})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "invited"
+    return answer.json()
+
+
+def test_an_invited_person_gets_a_pkcs12_that_signs_mail_which_verifies(cp, world, tmp_path):
+    person = _person(cp, world, "ada@types-e2e.example.com", alternative_emails=["a.lovelace@types-e2e.example.com"])
+    invited = _invite(cp, world, person)
+    token = _invitation_link(cp, "ada@types-e2e.example.com")
+    page = cp.api.as_token(None)("GET", f"/forms/invitations/{token}")
+    assert page.status_code == 200 and page.json()["open"] is True
+    public = cp.api.as_token(None)
+    # an empty password is refused (the invitation does not allow it) and changes nothing
+    empty = public("POST", f"/forms/invitations/{token}", json={"password": ""})
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "empty_password_not_allowed"
+    answered = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["status"] == "requested"
+    again = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invitation_used"
+    # the inviting admin may not approve; another one may
+    own = cp.api("POST", f"/api/v1/client/{invited['cert_id']}/approve")
+    assert own.status_code == 403
+    approved = world["approver"]("POST", f"/api/v1/client/{invited['cert_id']}/approve")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "issued"
+    assert approved.json()["emails"] == ["ada@types-e2e.example.com", "a.lovelace@types-e2e.example.com"]
+    wrong = public("POST", f"/forms/invitations/{token}/download", json={"password": "not the password"})
+    assert wrong.status_code == 403
+    p12 = public("POST", f"/forms/invitations/{token}/download", json={"password": PASSWORD})
+    assert p12.status_code == 200 and p12.headers["Content-Type"].startswith("application/x-pkcs12")
+    (tmp_path / "ada.p12").write_bytes(p12.content)
+    info = _run(["openssl", "pkcs12", "-info", "-in", str(tmp_path / "ada.p12"), "-passin", f"pass:{PASSWORD}",
+                 "-noenc"])
+    assert info.returncode == 0, info.stderr
+    assert "BEGIN PRIVATE KEY" in info.stdout and "BEGIN CERTIFICATE" in info.stdout
+    refused = _run(["openssl", "pkcs12", "-info", "-in", str(tmp_path / "ada.p12"), "-passin", "pass:wrong",
+                    "-noenc"])
+    assert refused.returncode != 0
+    for part, flag in (("ada.key", "-nocerts"), ("ada.crt", "-clcerts")):
+        out = _run(["openssl", "pkcs12", "-in", str(tmp_path / "ada.p12"), "-passin", f"pass:{PASSWORD}", "-noenc",
+                    flag, "-out", str(tmp_path / part)])
+        assert out.returncode == 0, out.stderr
+    (tmp_path / "mail.txt").write_text("Hello from Ada\n")
+    signed = _run(["openssl", "smime", "-sign", "-in", str(tmp_path / "mail.txt"), "-signer", str(tmp_path / "ada.crt"),
+                   "-inkey", str(tmp_path / "ada.key"), "-out", str(tmp_path / "mail.eml")])
+    assert signed.returncode == 0, signed.stderr
+    verified = _run(["openssl", "smime", "-verify", "-in", str(tmp_path / "mail.eml"), "-CAfile",
+                     _chain_file(cp, tmp_path), "-out", "/dev/null"])
+    assert verified.returncode == 0, verified.stderr
+    assert cp.api("GET", f"/api/v1/client/{invited['cert_id']}").json()["status"] == "downloaded"
+    # pkilint's own S/MIME linter finds no error in it
+    plain = _run(["openssl", "x509", "-in", str(tmp_path / "ada.crt"), "-out", str(tmp_path / "ada.pem")])
+    assert plain.returncode == 0, plain.stderr
+    lint = _run([f"{VENV_BIN}/lint_cabf_smime_cert", "lint", "--detect", "--severity", "ERROR",
+                 str(tmp_path / "ada.pem")])
+    assert lint.returncode == 0 and "ERROR" not in lint.stdout and "FATAL" not in lint.stdout, lint.stdout
+    # no clear private key anywhere the server writes: its databases and its log
+    key_der = subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "ada.key"), "-outform", "DER"],
+                             capture_output=True, timeout=60).stdout
+    assert len(key_der) > 60
+    key_pem_body = "".join((tmp_path / "ada.key").read_text().splitlines()[1:-1])
+    for path in [*cp.var_dir.rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert key_der not in data and key_pem_body.encode() not in data, f"a clear key in {path}"
+    assert key_pem_body not in cp.process.output()
+    # a secret ID change revokes nothing; a change of the person's name revokes their client certificates
+    secret = cp.api("PATCH", f"/api/v1/persons/{person['person_id']}", json={"secret_id": "new-secret-123"})
+    assert secret.status_code == 200, secret.text
+    renamed = cp.api("PATCH", f"/api/v1/persons/{person['person_id']}", json={"last_name": "King"})
+    assert renamed.status_code == 200, renamed.text
+    deadline = time.monotonic() + 20
+    while cp.api("GET", f"/api/v1/client/{invited['cert_id']}").json()["status"] != "revoked":
+        assert time.monotonic() < deadline, "the person's client certificate was not revoked within 20 s"
+        time.sleep(0.2)
+    assert cp.api("GET", f"/api/v1/client/{invited['cert_id']}").json()["revocation_reason"] == "superseded"
+
+
+def test_an_email_outside_the_delegated_client_domains_is_refused(cp, world):
+    before = _count(cp.api, "client")
+    person = _person(cp, world, "bob@elsewhere-types.example.com")
+    answer = cp.api("POST", "/api/v1/client", json={
+        "person_id": person["person_id"], "profile_id": world["profiles"]["Private Client (S/MIME)"]["profile_id"],
+        "term_days": 365})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "email_not_delegated"
+    assert _count(cp.api, "client") == before
+
+
+def test_an_unknown_invitation_link_is_404_and_a_declined_one_is_used(cp, world):
+    public = cp.api.as_token(None)
+    assert public("GET", "/forms/invitations/" + "x" * 32).status_code == 404
+    person = _person(cp, world, "carol@types-e2e.example.com")
+    invited = _invite(cp, world, person)
+    token = _invitation_link(cp, "carol@types-e2e.example.com")
+    declined = cp.api("POST", f"/api/v1/client/{invited['cert_id']}/decline", json={"reason": "left the company"})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    late = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    assert late.status_code in (404, 409)
+
+
+def test_the_inventory_download_never_gives_a_key(cp, world):
+    listed = cp.api("GET", "/api/v1/client").json()["items"]
+    issued = [c for c in listed if c["status"] in ("issued", "downloaded", "revoked")]
+    assert issued
+    answer = cp.api("GET", f"/api/v1/client/{issued[0]['cert_id']}/download", params={"format": "p12"})
+    assert answer.status_code == 400
+
