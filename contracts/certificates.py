@@ -22,6 +22,7 @@ CERT_TYPES = ("client", "code_signing", "device")
 RESOURCES = {"client": "client", "code_signing": "cscert", "device": "device"}
 TYPE_OF_RESOURCE = {resource: cert_type for cert_type, resource in RESOURCES.items()}
 APPLIED_EVENT = "cert_applied.v1"
+INVITED_TYPES = ("client", "code_signing")     # a person is invited to these (the invitation link proves the mailbox)
 
 STATUSES = ("invited", "requested", "approved", "applied", "issued", "downloaded", "declined", "failed", "revoked",
             "expired")
@@ -214,6 +215,8 @@ class CertInvitedV1(_Event):
     allow_empty_password = fields.Boolean(required=True)
     requested_via = fields.String(required=True)
     comments = fields.String(allow_none=True)
+    auto_approve = fields.Boolean(load_default=False, metadata={"description": "the answer is approved at once (an "
+                                                                              "auto-approving enrollment account)"})
 
 
 class CertRequestedV1(_Event):

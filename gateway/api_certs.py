@@ -1,6 +1,6 @@
 """Client (S/MIME), code-signing and device certificates (issue 15): /api/v1/client, /api/v1/cscert and
 /api/v1/device (SCM's resource names), one set of routes for the three inventories; and the public invitation
-and collection links (/forms/invitations/…, /collect/cert/…).
+and collection links' API (/forms/api/invitations/…, /collect/cert/…).
 
 Scope (DESIGN §6, contracts/access.py sees_certificates): MRAO; RAO of the type over the organization; DRAO of the
 type over the department. Outside it: 404, never listed or counted. A client certificate is asked for a person
@@ -26,7 +26,8 @@ TAG = "certificates"
 _KINDS = ",".join(contract.RESOURCES.values())
 _LIST = f"/api/v1/<any({_KINDS}):resource>"
 _ONE = _LIST + "/<cert_id>"
-_INVITATION = "/forms/invitations/<token>"
+# the invitation link (the mail's) is the page /forms/invitations/<token> (api_public_forms.py); what the page calls
+_INVITATION = "/forms/api/invitations/<token>"
 
 
 class CertListQuery(schemas.PageQuery):
@@ -119,7 +120,7 @@ class TypedCertificateRoutes:
             person = self._person_for(scope, cert_type, str(payload["person_id"]))
 
             def run(derived_id):
-                found = self._call(self.enrollment_rpc, "invite_client", payload, person, admin_id,
+                found = self._call(self.enrollment_rpc, "invite_person", "client", payload, person, admin_id,
                                    derived_id or str(uuid.uuid4()), via)["certificate"]
                 return certificate_answer(found, 201)
             return self._idempotent(request, scope.principal, raw, run)
@@ -137,6 +138,23 @@ class TypedCertificateRoutes:
                                derived_id or str(uuid.uuid4()), email, person, via)["certificate"]
             return certificate_answer(found, 201)
         return self._idempotent(request, scope.principal, raw, run_csr)
+
+    @api("POST", "/api/v1/cscert/invitations", doc=Operation(
+        "Invite a person to a code-signing certificate (SCM's \"Send Invitation\"): the person gets a mail with a "
+        "single-use link, proves the mailbox by it and sends the CSR of their signing key (RSA of at least 3072 "
+        "bits, P-256 or P-384); then it waits for approval like any request", TAG, body=contract.ClientRequestV1,
+        idempotent_post=True, responses={201: (contract.CertificateV1, "invited")}))
+    def invite_code_signing(self, request: Request):
+        scope = self._begin(request)
+        raw, payload = parse_body(request, contract.ClientRequestV1(), self.context.settings.max_body_bytes)
+        person = self._person_for(scope, "code_signing", str(payload["person_id"]))
+        via = "console" if "csrf_token" in scope.principal.extra else "api"
+
+        def run(derived_id):
+            found = self._call(self.enrollment_rpc, "invite_person", "code_signing", payload, person,
+                               scope.principal.admin_id, derived_id or str(uuid.uuid4()), via)["certificate"]
+            return certificate_answer(found, 201)
+        return self._idempotent(request, scope.principal, raw, run)
 
     @api("GET", _ONE, doc=Operation("Get a certificate (request)", TAG,
                                     responses={200: (contract.CertificateV1, "the certificate")}))

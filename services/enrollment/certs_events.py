@@ -29,6 +29,7 @@ class CertInvited(DomainEvent):
     allow_empty_password: bool
     requested_via: str
     comments: str | None
+    auto_approve: bool = False
 
 
 @dataclass(frozen=True)

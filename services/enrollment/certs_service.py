@@ -6,7 +6,7 @@ request) — in one append when the profile needs no approval — the ca's proce
 record_outcomes (service.py) turns the answer into `cert_issued` / `cert_issuance_failed` (`_cert_outcome`).
 
 How each type is asked for:
-- client: an administrator invites a person (`invite_client`): the invitation mail carries a single-use link (its
+- client (and code signing): an administrator invites a person (`invite_person`): the invitation mail carries a single-use link (its
   token kept only until the mail is rendered and the invitation answered; the event holds its sha256). The person
   answers it (`answer_invitation`) with a CSR made in the browser, or with a password for a key the server makes
   (keys.py: P-256, sealed with the link's token and the password); then the request is an ordinary one. The
@@ -65,27 +65,39 @@ class CertEntrypoints:
 
     # ---- asking for a certificate ---------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
-    def invite_client(self, payload: dict, person: dict, invited_by: str, cert_id: str | None = None,
-                      requested_via: str = "api") -> dict:
+    def invite_person(self, cert_type: str, payload: dict, person: dict, invited_by: str, cert_id: str | None = None,
+                      requested_via: str = "api", allow_empty_password: bool = False,
+                      auto_approve: bool = False) -> dict:
         """An invitation for `person` (identity's PersonV1, read by the gateway, which checked the caller's scope)
-        to collect a client certificate under the profile; its mail goes out through notify."""
+        to a client or code-signing certificate under the profile (contracts.certificates.ClientRequestV1); its
+        mail goes out through notify. The person's emails must be in domains delegated to the organization (or
+        department) for the type. From an enrollment form account: its `allow_empty_password` (client) and
+        `auto_approve` (the answer is approved at once) come with it."""
+        if cert_type not in contract.INVITED_TYPES:
+            raise InvalidRequest("invitations are for client and code-signing certificates",
+                                 {"cert_type": [str(cert_type)]}, code="unknown_cert_type")
         values = load_payload(contract.ClientRequestV1(), payload)
         cert_id = parse_id(cert_id or uuid.uuid4(), "certificate")
-        profile = self._profile_of_type(values["profile_id"], "client")
+        profile = self._profile_of_type(values["profile_id"], cert_type)
         now = self.store.clock()
-        rules.check_term("client", None, values["term_days"], now)
+        rules.check_term(cert_type, None, values["term_days"], now)
         profiles.check_term_of(profile, values["term_days"])
         organization_id, department_id = str(person["organization_id"]), person.get("department_id")
-        self._subject(organization_id, department_id)          # the organization (and department) exist
+        subject = self._subject(organization_id, department_id)  # the organization (and department) exist
         emails = _person_emails(person)
-        emails = list(rules.certificate_names("client", None, None, [], emails=emails).emails)
-        self._check_emails(organization_id, department_id, emails, now)
+        if cert_type == "client":
+            emails = list(rules.certificate_names("client", None, None, [], emails=emails).emails)
+        else:
+            emails = emails[:1]                                  # the collection mail's address
+            rules.subject_for("code_signing", None, subject)      # an organization without L/ST: 422 at once
+        self._check_emails(organization_id, department_id, emails, now, cert_type)
         token = secrets.token_urlsafe(24)                       # 192 bits: the link is the credential
-        invited = CertInvited(cert_id, "client", organization_id, department_id, str(values["profile_id"]),
+        invited = CertInvited(cert_id, cert_type, organization_id, department_id, str(values["profile_id"]),
                               values["term_days"], str(person["person_id"]), emails[0], emails, _person_name(person),
                               invited_by, _sha256(token),
-                              (now + timedelta(days=contract.INVITATION_DAYS)).isoformat(), False, requested_via,
-                              values["comments"])
+                              (now + timedelta(days=contract.INVITATION_DAYS)).isoformat(),
+                              bool(allow_empty_password) and cert_type == "client", requested_via,
+                              values["comments"], bool(auto_approve))
         self.invitation_tokens.keep(cert_id, {"token": token})
         result = self.store.execute(cert_stream(cert_id), _decider(domain.decide_invite, invited))
         return self.command_result(result, False, certificate=self.get_cert(cert_id))
@@ -114,7 +126,7 @@ class CertEntrypoints:
                                              values["term_days"], now)
             if checked.sans:      # SCM's delegation grid has no device column: a device's hosts are TLS names
                 self._check_names(organization_id, department_id, checked.sans, profile, now, cert_type="ssl")
-            common_name, sans, name, email = checked.common_name, list(checked.sans), None, None
+            common_name, sans, name, email = checked.common_name, list(checked.sans), None, requester_email
         else:
             name = _person_name(person) if person else None
             if person and str(person["organization_id"]) != organization_id:
@@ -146,7 +158,8 @@ class CertEntrypoints:
         profile = self.get_profile(row["profile_id"])
         return {"certificate": view(row, self.store.clock()), "profile_name": profile["name"],
                 "allow_empty_password": bool(state.invitation and state.invitation.allow_empty_password),
-                "key_generation": ["browser", "server"], "open": still_open,
+                "key_generation": ["browser", "server"] if row["cert_type"] == "client" else ["browser", "provided"],
+                "open": still_open,
                 "server_key_ready": self.sealed_keys.get(row["cert_id"]) is not None}
 
     @rpc(expected_exceptions=EXPECTED)
@@ -164,8 +177,11 @@ class CertEntrypoints:
         if (values["csr"] is None) == (values["password"] is None):
             raise InvalidRequest("send either a CSR (a key made in your browser) or a password (the server makes "
                                  "the key)", {"csr": ["one of csr or password"]}, code="csr_or_password")
-        profile = self._profile_of_type(invitation.profile_id, "client")
+        profile = self._profile_of_type(invitation.profile_id, invitation.cert_type)
         if values["password"] is not None:
+            if invitation.cert_type != "client":
+                raise InvalidRequest("a code-signing key is made by its holder (on a token or in the browser): send "
+                                     "a CSR", {"password": ["only for client certificates"]}, code="csr_required")
             _check_password(values["password"], invitation.allow_empty_password)
             key = keys.make_key()
             csr_text, origin = keys.csr_for(key, invitation.email), "server"
@@ -173,14 +189,21 @@ class CertEntrypoints:
         else:
             csr_text, origin = values["csr"], "client"
         parsed = parse_csr(csr_text)
-        names = profiles.check_request(profile, parsed, None, [], invitation.term_days, now,
-                                       emails=list(invitation.emails))
-        requested = CertRequested(cert_id, "client", invitation.organization_id, invitation.department_id,
-                                  invitation.profile_id, invitation.term_days, names.common_name, [],
-                                  list(names.emails), parsed.key_type, origin, csr_pem(parsed.der), {},
-                                  invitation.person_id, invitation.name, invitation.email, invitation.invited_by,
-                                  "invitation", {}, invitation.comments)
-        answer = self._record_request(requested, profile, False)
+        if invitation.cert_type == "client":
+            names = profiles.check_request(profile, parsed, None, [], invitation.term_days, now,
+                                           emails=list(invitation.emails))
+            common_name, emails, subject = names.common_name, list(names.emails), {}
+        else:
+            common_name, emails = invitation.name, []
+            profiles.check_request(profile, parsed, common_name, [], invitation.term_days, now)
+            subject = rules.subject_for("code_signing", None,
+                                        self._subject(invitation.organization_id, invitation.department_id))
+        requested = CertRequested(cert_id, invitation.cert_type, invitation.organization_id, invitation.department_id,
+                                  invitation.profile_id, invitation.term_days, common_name, [], emails,
+                                  parsed.key_type, origin, csr_pem(parsed.der), subject, invitation.person_id,
+                                  invitation.name, invitation.email, invitation.invited_by, "invitation", {},
+                                  invitation.comments)
+        answer = self._record_request(requested, profile, invitation.auto_approve)
         self.invitation_tokens.forget(cert_id)       # answered: the link now only downloads (with the password)
         return answer
 
@@ -283,12 +306,19 @@ class CertEntrypoints:
         if not row or kept is None or row["status"] != "invited":
             raise NotFound.of("invitation", cert_id)
         link = f"{self.context.settings.base_url}/forms/invitations/{kept['token']}"
-        text = (f"Hello {row['name'] or row['email']},\n\nyou are invited to collect a client (S/MIME) certificate "
-                f"for {', '.join(row['emails'])}. Open this link to prove the mailbox and make your key (in your "
-                f"browser, or let the server make it and protect it with a password you choose):\n\n  {link}\n\n"
-                f"The link works once and until {row['invitation_expires_at'].isoformat()[:16]} UTC. Keep it: "
-                "after answering, the same link downloads your certificate and key.\n")
-        return {"to": row["email"], "subject": "Your client certificate invitation", "text": text}
+        if row["cert_type"] == "client":
+            what = f"a client (S/MIME) certificate for {', '.join(row['emails'])}"
+            how = ("make your key (in your browser, or let the server make it and protect it with a password you "
+                   "choose)")
+        else:
+            what = f"a code-signing certificate for {row['name']}"
+            how = "send the CSR of your signing key (made on your token or in your browser)"
+        text = (f"Hello {row['name'] or row['email']},\n\nyou are invited to collect {what}. Open this link to prove "
+                f"your mailbox and {how}:\n\n  {link}\n\nThe link works once and until "
+                f"{row['invitation_expires_at'].isoformat()[:16]} UTC. Keep it: after answering, the same link "
+                "shows your request and downloads what is yours.\n")
+        kind = "client" if row["cert_type"] == "client" else "code-signing"
+        return {"to": row["email"], "subject": f"Your {kind} certificate invitation", "text": text}
 
     @rpc(expected_exceptions=EXPECTED)
     def cert_collection_mail(self, cert_id: str) -> dict:
@@ -400,16 +430,17 @@ class CertEntrypoints:
                                  {"profile_id": [profile["cert_type"]]}, code=f"profile_not_{cert_type}")
         return profile
 
-    def _check_emails(self, organization_id: str, department_id: str | None, emails: list[str], now) -> None:
-        """Each email's domain delegated (approved, active) to the organization or department for `client`."""
+    def _check_emails(self, organization_id: str, department_id: str | None, emails: list[str], now,
+                      cert_type: str = "client") -> None:
+        """Each email's domain delegated (approved, active) to the organization or department for `cert_type`."""
         domains = list(dict.fromkeys(e.rsplit("@", 1)[1] for e in emails))
         try:
             self._check_names(organization_id, department_id, domains, {"trust_class": "private"}, now,
-                              cert_type="client")
+                              cert_type=cert_type)
         except PolicyViolation as refused:
             refused_domains = (refused.details or {}).get("names", {})
             bad = {e: refused_domains[e.rsplit("@", 1)[1]] for e in emails if e.rsplit("@", 1)[1] in refused_domains}
-            raise PolicyViolation("emails outside the domains delegated to this organization for client "
+            raise PolicyViolation(f"emails outside the domains delegated to this organization for {cert_type} "
                                   "certificates: " + ", ".join(bad), {"emails": bad},
                                   code="email_not_delegated") from None
 

@@ -26,8 +26,8 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           ("GET", "/collect/{token}"), ("GET", "/collect/cert/{collection_id}"),
           # a person's invitation link (client certificates): the link is the credential, once; then with the
           # person's password for the PKCS#12
-          ("GET", "/forms/invitations/{token}"), ("POST", "/forms/invitations/{token}"),
-          ("POST", "/forms/invitations/{token}/download"),
+          ("GET", "/forms/api/invitations/{token}"), ("POST", "/forms/api/invitations/{token}"),
+          ("POST", "/forms/api/invitations/{token}/download"),
           # an enrollment account's applicant: the access code is the credential (locked after failures)
           ("POST", "/forms/accounts/{form_account_id}/authorize"),
           # ACME (RFC 8555): every request authenticates itself (a JWS by the account's key)

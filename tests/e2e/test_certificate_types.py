@@ -173,16 +173,16 @@ def test_an_invited_person_gets_a_pkcs12_that_signs_mail_which_verifies(cp, worl
     person = _person(cp, world, "ada@types-e2e.example.com", alternative_emails=["a.lovelace@types-e2e.example.com"])
     invited = _invite(cp, world, person)
     token = _invitation_link(cp, "ada@types-e2e.example.com")
-    page = cp.api.as_token(None)("GET", f"/forms/invitations/{token}")
+    page = cp.api.as_token(None)("GET", f"/forms/api/invitations/{token}")
     assert page.status_code == 200 and page.json()["open"] is True
     public = cp.api.as_token(None)
     # an empty password is refused (the invitation does not allow it) and changes nothing
-    empty = public("POST", f"/forms/invitations/{token}", json={"password": ""})
+    empty = public("POST", f"/forms/api/invitations/{token}", json={"password": ""})
     assert empty.status_code == 400 and empty.json()["error"]["code"] == "empty_password_not_allowed"
-    answered = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    answered = public("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD})
     assert answered.status_code == 201, answered.text
     assert answered.json()["status"] == "requested"
-    again = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    again = public("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD})
     assert again.status_code == 409 and again.json()["error"]["code"] == "invitation_used"
     # the inviting admin may not approve; another one may
     own = cp.api("POST", f"/api/v1/client/{invited['cert_id']}/approve")
@@ -191,9 +191,9 @@ def test_an_invited_person_gets_a_pkcs12_that_signs_mail_which_verifies(cp, worl
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "issued"
     assert approved.json()["emails"] == ["ada@types-e2e.example.com", "a.lovelace@types-e2e.example.com"]
-    wrong = public("POST", f"/forms/invitations/{token}/download", json={"password": "not the password"})
+    wrong = public("POST", f"/forms/api/invitations/{token}/download", json={"password": "not the password"})
     assert wrong.status_code == 403
-    p12 = public("POST", f"/forms/invitations/{token}/download", json={"password": PASSWORD})
+    p12 = public("POST", f"/forms/api/invitations/{token}/download", json={"password": PASSWORD})
     assert p12.status_code == 200 and p12.headers["Content-Type"].startswith("application/x-pkcs12")
     (tmp_path / "ada.p12").write_bytes(p12.content)
     info = _run(["openssl", "pkcs12", "-info", "-in", str(tmp_path / "ada.p12"), "-passin", f"pass:{PASSWORD}",
@@ -256,13 +256,13 @@ def test_an_email_outside_the_delegated_client_domains_is_refused(cp, world):
 
 def test_an_unknown_invitation_link_is_404_and_a_declined_one_is_used(cp, world):
     public = cp.api.as_token(None)
-    assert public("GET", "/forms/invitations/" + "x" * 32).status_code == 404
+    assert public("GET", "/forms/api/invitations/" + "x" * 32).status_code == 404
     person = _person(cp, world, "carol@types-e2e.example.com")
     invited = _invite(cp, world, person)
     token = _invitation_link(cp, "carol@types-e2e.example.com")
     declined = cp.api("POST", f"/api/v1/client/{invited['cert_id']}/decline", json={"reason": "left the company"})
     assert declined.status_code == 200 and declined.json()["status"] == "declined"
-    late = public("POST", f"/forms/invitations/{token}", json={"password": PASSWORD})
+    late = public("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD})
     assert late.status_code in (404, 409)
 
 
@@ -273,3 +273,31 @@ def test_the_inventory_download_never_gives_a_key(cp, world):
     answer = cp.api("GET", f"/api/v1/client/{issued[0]['cert_id']}/download", params={"format": "p12"})
     assert answer.status_code == 400
 
+
+
+def test_a_person_invited_to_code_signing_answers_with_a_csr(cp, world):
+    person = _person(cp, world, "dev@types-e2e.example.com", first_name="Grace", last_name="Hopper")
+    invited = cp.api("POST", "/api/v1/cscert/invitations", json={
+        "person_id": person["person_id"], "profile_id": world["profiles"]["Private Code Signing"]["profile_id"],
+        "term_days": 365})
+    assert invited.status_code == 201, invited.text
+    assert invited.json()["status"] == "invited" and invited.json()["cert_type"] == "code_signing"
+    token = _invitation_link(cp, "dev@types-e2e.example.com")
+    public = cp.api.as_token(None)
+    page = public("GET", f"/forms/api/invitations/{token}").json()
+    assert page["key_generation"] == ["browser", "provided"]
+    # the server never makes a code-signing key; an RSA-2048 key is refused; neither uses the link
+    no_password = public("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD})
+    assert no_password.status_code == 400 and no_password.json()["error"]["code"] == "csr_required"
+    weak = public("POST", f"/forms/api/invitations/{token}", json={"csr": factories.csr("rsa-2048", cn="x", sans=()).decode()})
+    assert weak.status_code == 422 and weak.json()["error"]["code"] == "key_type_not_allowed"
+    answered = public("POST", f"/forms/api/invitations/{token}", json={
+        "csr": factories.csr("ec-p384", cn="Grace", sans=()).decode()})
+    assert answered.status_code == 201, answered.text
+    found = answered.json()
+    assert found["status"] == "issued" and found["common_name"] == "Grace Hopper"
+    assert found["requested_via"] == "invitation" and found["email"] == "dev@types-e2e.example.com"
+    pem = cp.api("GET", f"/api/v1/cscert/{found['cert_id']}/download").content
+    cert = x509.load_pem_x509_certificate(pem)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Grace Hopper"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Types Org"
