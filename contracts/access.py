@@ -281,3 +281,22 @@ def missing_to_manage_acme_account(p: Principal, organization_id: str, departmen
         return None
     where = f"department {department_id}" if department_id else f"organization {organization_id}"
     return f"role MRAO, or RAO or DRAO ssl for {where}"
+
+
+# ---- key escrow (issue 15: "initialize encryption" and key recovery, per the organization's options) ----------
+
+def missing_to_recover_keys(p: Principal, organization_id: str, options: dict) -> str | None:
+    """Why `p` may not initialize an organization's key escrow nor ask for or approve a key recovery there, or
+    None. The organization's options (fixed at creation) say whose level recovers keys: MRAOs
+    (`recovery_by_mrao`, also when neither option is set) and/or the organization's RAOs of type client holding
+    the "download keys" privilege (`recovery_by_organization_admins`). Dual control on top of this is the
+    aggregate's: the one who asks is never the one who approves."""
+    by_mrao = options.get("recovery_by_mrao") or not options.get("recovery_by_organization_admins")
+    if p.is_mrao and by_mrao:
+        return None
+    if (options.get("recovery_by_organization_admins") and organization_id in p.organizations(["client"])
+            and p.has_privilege("download_keys")):
+        return None
+    if options.get("recovery_by_organization_admins"):
+        return "role MRAO, or RAO client of this organization with the download_keys privilege"
+    return "role MRAO"

@@ -145,6 +145,49 @@ class RevokeV1(Schema):
     reason = fields.String(load_default="unspecified", validate=validate.OneOf(LEAF_REVOCATION_REASONS))
 
 
+class InitializeEscrowV1(Schema):
+    """POST /api/v1/organizations/{id}/key-escrow ("Initialize encryption"): `public_key_pem` of a master key pair
+    made elsewhere (RSA ≥ 3072), or `passphrase` for one the server makes — its private key is answered once,
+    encrypted with the passphrase, and never stored."""
+    class Meta:
+        unknown = RAISE
+
+    public_key_pem = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=8192))
+    passphrase = fields.String(allow_none=True, load_default=None, load_only=True,
+                               validate=[validate.Length(max=1024), _printable])
+
+
+class RecoveryRequestV1(Schema):
+    class Meta:
+        unknown = RAISE
+
+    reason = text(1024, required=True)
+
+
+class RecoverKeyV1(Schema):
+    """POST …/recovery/key: the master private key (PEM, with its passphrase) for this one operation, and the
+    password of the PKCS#12 the key is returned in."""
+    class Meta:
+        unknown = RAISE
+
+    master_private_key_pem = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=16384))
+    passphrase = fields.String(allow_none=True, load_default=None, load_only=True,
+                               validate=[validate.Length(max=1024), _printable])
+    pkcs12_password = fields.String(required=True, load_only=True,
+                                    validate=[validate.Length(min=MIN_PASSWORD, max=MAX_PASSWORD), _printable])
+
+
+class EscrowV1(Schema):
+    organization_id = fields.UUID(required=True)
+    options = fields.Dict(required=True, metadata={"description": "the organization's key-escrow options"})
+    initialized = fields.Boolean(required=True)
+    public_key_pem = fields.String(allow_none=True)
+    public_key_sha256 = fields.String(allow_none=True)
+    key_origin = fields.String(allow_none=True, metadata={"description": "server or administrator"})
+    initialized_by = fields.String(allow_none=True)
+    initialized_at = fields.String(allow_none=True)
+
+
 # ---- RPC answers (V1) -------------------------------------------------------------------------------------
 
 class CertificateV1(Schema):
@@ -181,6 +224,10 @@ class CertificateV1(Schema):
     sha256_fingerprint = fields.String(allow_none=True)
     revocation_reason = fields.String(allow_none=True)
     invitation_expires_at = fields.String(allow_none=True)
+    escrowed = fields.Boolean(required=True, metadata={"description": "its key is escrowed (key escrow)"})
+    recovery = fields.Dict(allow_none=True, metadata={"description": "a key recovery: {status: requested | "
+                                                                     "approved | recovered, requested_by, "
+                                                                     "approved_by, reason}"})
     requested_at = fields.String(allow_none=True)
     issued_at = fields.String(allow_none=True)
     downloaded_at = fields.String(allow_none=True)
@@ -238,6 +285,8 @@ class CertRequestedV1(_Event):
     requested_via = fields.String(required=True)
     custom_fields = fields.Dict(load_default=dict)
     comments = fields.String(allow_none=True)
+    escrowed = fields.Boolean(load_default=False, metadata={"description": "the key is escrowed, encrypted to the "
+                                                                           "organization's master key"})
 
 
 class CertApprovedV1(_Event):
@@ -287,6 +336,30 @@ class CertRevokedV1(_Event):
     revoked_by = fields.String(required=True)
 
 
+class CertRecoveryRequestedV1(_Event):
+    requested_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class CertRecoveryApprovedV1(_Event):
+    approved_by = fields.String(required=True)
+
+
+class CertKeyRecoveredV1(_Event):
+    recovered_by = fields.String(required=True)
+
+
+class EscrowInitializedV1(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    organization_id = fields.UUID(required=True)
+    public_key_pem = fields.String(required=True, metadata={"description": "the master PUBLIC key"})
+    public_key_sha256 = fields.String(required=True)
+    key_origin = fields.String(required=True, validate=validate.OneOf(("server", "administrator")))
+    initialized_by = fields.String(required=True)
+
+
 EVENTS = {
     "cert_invited.v1": CertInvitedV1,
     "cert_requested.v1": CertRequestedV1,
@@ -297,4 +370,8 @@ EVENTS = {
     "cert_issued.v1": CertIssuedV1,
     "cert_downloaded.v1": CertDownloadedV1,
     "cert_revoked.v1": CertRevokedV1,
+    "cert_recovery_requested.v1": CertRecoveryRequestedV1,
+    "cert_recovery_approved.v1": CertRecoveryApprovedV1,
+    "cert_key_recovered.v1": CertKeyRecoveredV1,
+    "escrow_initialized.v1": EscrowInitializedV1,
 }

@@ -5,7 +5,7 @@ An enrollment account binds the public self-enrollment form of one certificate t
 a department; both fixed once created) with the profiles it offers and its access code — write-only: no answer
 shows it (`has_access_code`), enrollment keeps only its argon2id hash and its events say only when it was set. A
 device endpoint is the URL (`form_url`) devices enroll at; its URI extension is given or generated and unique.
-Applicants open an account's form at the public POST /forms/accounts/{id}/authorize with its access code and their
+Applicants open an account's form at the public POST /forms/api/accounts/{id}/authorize with its access code and their
 email (enrollment's authorize_applicant: the lockout and the delegated-domain rule are there).
 
 Scoped (DESIGN §6) by the rule for certificates of the account's type there (contracts/access.py
@@ -33,7 +33,7 @@ _ACCOUNT = _ACCOUNTS + "/<form_account_id>"
 _ENDPOINTS = "/api/v1/device-endpoints"
 _ENDPOINT = _ENDPOINTS + "/<endpoint_id>"
 # public, outside /api/v1 as the DCV link is (DESIGN §5): what the self-enrollment forms call
-APPLICANT_AUTHORIZE = "/forms/accounts/<form_account_id>/authorize"
+APPLICANT_AUTHORIZE = "/forms/api/accounts/<form_account_id>/authorize"
 ACCOUNT_KIND, ENDPOINT_KIND = "form_account", "device_endpoint"
 _ACCOUNT_FIELDS = tuple(forms_contract.FormAccountV1().fields)
 _ENDPOINT_FIELDS = tuple(forms_contract.DeviceEndpointV1().fields)

@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from contracts.errors import Conflict, Forbidden, NotFound
 from services.enrollment.certs_events import (CertApplied, CertApproved, CertDeclined, CertDownloaded, CertInvited,
-                                              CertIssuanceFailed, CertIssued, CertRequested, CertRevoked)
+                                              CertIssuanceFailed, CertIssued, CertKeyRecovered, CertRecoveryApproved,
+                                              CertRecoveryRequested, CertRequested, CertRevoked, EscrowInitialized)
 
 
 class Status(StrEnum):
@@ -37,6 +38,25 @@ WAITING = (Status.REQUESTED, Status.FAILED)
 IN_USE = (Status.ISSUED, Status.DOWNLOADED)
 
 
+class RecoveryStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    status: RecoveryStatus
+    requested_by: str
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Escrow:
+    organization_id: str | None = None
+    initialized: EscrowInitialized | None = None
+
+
 @dataclass(frozen=True)
 class Cert:
     cert_id: str | None = None
@@ -46,6 +66,7 @@ class Cert:
     serial: str | None = None
     invitation: CertInvited | None = None
     request: CertRequested | None = None
+    recovery: Recovery | None = None
 
     @property
     def exists(self) -> bool:
@@ -73,6 +94,13 @@ def evolve(state: Cert, event) -> Cert:
             return replace(state, status=Status.DECLINED)
         case CertRevoked():
             return replace(state, status=Status.REVOKED)
+        case CertRecoveryRequested():
+            return replace(state, recovery=Recovery(RecoveryStatus.REQUESTED, event.requested_by))
+        case CertRecoveryApproved():
+            return replace(state, recovery=replace(state.recovery, status=RecoveryStatus.APPROVED,
+                                                   approved_by=event.approved_by))
+        case CertKeyRecovered():
+            return replace(state, recovery=replace(state.recovery, status=RecoveryStatus.RECOVERED))
     raise TypeError(f"enrollment cannot evolve a certificate request with {type(event).__name__}")
 
 
@@ -169,3 +197,74 @@ def _existing(state: Cert, cert_id: str) -> Cert:
     if not state.exists:
         raise NotFound.of("certificate", cert_id)
     return state
+
+
+# ---- key escrow (stream `escrow-<organization_id>`; the recovery is in the certificate's stream) ---------------
+
+def fold_escrow(events) -> Escrow:
+    state = Escrow()
+    for event in events:
+        if isinstance(event, EscrowInitialized):
+            state = Escrow(event.organization_id, event)
+    return state
+
+
+def decide_initialize_escrow(state: Escrow, initialized: EscrowInitialized, options: dict) -> list:
+    """"Initialize encryption": once per organization, and only for one created with key escrow."""
+    if not options.get("enabled"):
+        raise Conflict("this organization was not created with key escrow", {"organization_id": ["no key escrow"]},
+                       code="escrow_not_enabled")
+    if state.initialized is not None:
+        raise Conflict("encryption is initialized already for this organization (its master key is fixed)",
+                       {"organization_id": ["initialized"]}, code="escrow_initialized")
+    return [initialized]
+
+
+def check_escrow_ready(options: dict, state: Escrow) -> EscrowInitialized | None:
+    """The master key client keys are escrowed to, None for an organization without key escrow; 409
+    `escrow_not_initialized` while an escrow organization has none (SCM: no client certificates until then)."""
+    if not options.get("enabled"):
+        return None
+    if state.initialized is None:
+        raise Conflict("this organization escrows client keys and its encryption is not initialized yet: an "
+                       "administrator who recovers keys must \"initialize encryption\" first",
+                       {"organization_id": ["key escrow not initialized"]}, code="escrow_not_initialized")
+    return state.initialized
+
+
+def decide_request_recovery(state: Cert, cert_id: str, by: str, reason: str) -> list:
+    _existing(state, cert_id)
+    if state.request is None or not state.request.escrowed:
+        raise Conflict("this certificate's key is not escrowed: there is nothing to recover",
+                       {"cert_id": ["not escrowed"]}, code="not_escrowed")
+    if state.recovery is not None and state.recovery.status is not RecoveryStatus.RECOVERED:
+        raise Conflict(f"a recovery of this key is {state.recovery.status} already", code="recovery_pending")
+    if state.recovery is not None:
+        raise Conflict("this key was recovered already (its certificate is revoked)", code="recovered")
+    return [CertRecoveryRequested(cert_id, state.cert_type, by, reason)]
+
+
+def decide_approve_recovery(state: Cert, cert_id: str, approver: str) -> list:
+    """Dual control (DESIGN §6): another administrator than the one who asked."""
+    _existing(state, cert_id)
+    if state.recovery is None or state.recovery.status is not RecoveryStatus.REQUESTED:
+        raise Conflict("no recovery of this key waits for approval", code="no_recovery_requested")
+    if approver == state.recovery.requested_by:
+        raise Forbidden("a key recovery needs a second administrator: you asked for this one",
+                        {"missing": "another administrator"}, code="own_request")
+    return [CertRecoveryApproved(cert_id, state.cert_type, approver)]
+
+
+def decide_recover(state: Cert, cert_id: str, by: str, reason: str) -> list:
+    """The key leaves the escrow (once, to the administrator who asked, after the approval), and the certificate
+    is revoked (SCM's rule): its key is no longer its holder's alone."""
+    _existing(state, cert_id)
+    if state.recovery is None or state.recovery.status is not RecoveryStatus.APPROVED:
+        raise Conflict("the recovery of this key is not approved", code="recovery_not_approved")
+    if by != state.recovery.requested_by:
+        raise Forbidden("only the administrator who asked for the recovery receives the key",
+                        {"missing": "the requester"}, code="not_the_requester")
+    events: list = [CertKeyRecovered(cert_id, state.cert_type, by)]
+    if state.status in IN_USE:
+        events.append(CertRevoked(cert_id, state.cert_type, state.serial, reason, by))
+    return events

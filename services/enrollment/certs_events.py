@@ -57,6 +57,7 @@ class CertRequested(DomainEvent):
     requested_via: str
     custom_fields: dict
     comments: str | None
+    escrowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,4 +146,49 @@ class CertRevoked(DomainEvent):
     revoked_by: str
 
 
-decode = decoder(CertInvited, CertRequested, CertApproved, CertDeclined, CertApplied, CertIssuanceFailed, CertIssued, CertDownloaded, CertRevoked)
+@dataclass(frozen=True)
+class CertRecoveryRequested(DomainEvent):
+    event_type = "cert_recovery_requested.v1"
+    schema = contract.CertRecoveryRequestedV1
+
+    cert_id: str
+    cert_type: str
+    requested_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CertRecoveryApproved(DomainEvent):
+    event_type = "cert_recovery_approved.v1"
+    schema = contract.CertRecoveryApprovedV1
+
+    cert_id: str
+    cert_type: str
+    approved_by: str
+
+
+@dataclass(frozen=True)
+class CertKeyRecovered(DomainEvent):
+    event_type = "cert_key_recovered.v1"
+    schema = contract.CertKeyRecoveredV1
+
+    cert_id: str
+    cert_type: str
+    recovered_by: str
+
+
+@dataclass(frozen=True)
+class EscrowInitialized(DomainEvent):
+    event_type = "escrow_initialized.v1"
+    schema = contract.EscrowInitializedV1
+
+    organization_id: str
+    public_key_pem: str
+    public_key_sha256: str
+    key_origin: str
+    initialized_by: str
+
+
+decode = decoder(CertInvited, CertRequested, CertApproved, CertDeclined, CertApplied, CertIssuanceFailed, CertIssued,
+                 CertDownloaded, CertRevoked, CertRecoveryRequested, CertRecoveryApproved, CertKeyRecovered,
+                 EscrowInitialized)

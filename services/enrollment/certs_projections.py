@@ -55,6 +55,8 @@ class CertsView:
             sa.Column("certificate_pem", sa.Text),
             sa.Column("chain_pem", sa.JSON),
             sa.Column("revocation_reason", sa.String(32)),
+            sa.Column("escrowed", sa.Boolean, nullable=False, default=False),
+            sa.Column("recovery", sa.JSON),
             sa.Column("invitation_sha256", sa.String(64), unique=True),
             sa.Column("invitation_expires_at", sa.DateTime(timezone=True)),
             sa.Column("collection_sha256", sa.String(64), unique=True),
@@ -68,12 +70,27 @@ class CertsView:
             sa.Index("certificates_type_organization", "cert_type", "organization_id"),
             sa.Index("certificates_person", "person_id"),
         )
+        self.escrow_keys = sa.Table(
+            "escrow_keys", metadata,
+            sa.Column("organization_id", sa.String(36), primary_key=True),
+            sa.Column("public_key_pem", sa.Text, nullable=False),
+            sa.Column("public_key_sha256", sa.String(64), nullable=False),
+            sa.Column("key_origin", sa.String(16), nullable=False),
+            sa.Column("initialized_by", sa.String(80), nullable=False),
+            sa.Column("initialized_at", sa.DateTime(timezone=True), nullable=False),
+        )
 
     # ---- updating -----------------------------------------------------------------------------------------
     def apply(self, conn: sa.Connection, event: Envelope) -> None:
         if event.event_type not in contract.EVENTS:
             return
         p, at, t = event.payload, event.occurred_at, self.certs
+        if event.event_type == "escrow_initialized.v1":
+            conn.execute(self.escrow_keys.insert().values(
+                organization_id=p["organization_id"], public_key_pem=p["public_key_pem"],
+                public_key_sha256=p["public_key_sha256"], key_origin=p["key_origin"],
+                initialized_by=p["initialized_by"], initialized_at=at))
+            return
         this = t.c.cert_id == p["cert_id"]
         match event.event_type:
             case "cert_invited.v1":
@@ -83,7 +100,7 @@ class CertsView:
                     profile_id=p["profile_id"], term_days=p["term_days"], requested_via=p["requested_via"],
                     sans=[], emails=[p["email"]], names=p["email"].lower(), person_id=p["person_id"],
                     name=p.get("name"), email=p["email"], custom_fields={}, comments=p.get("comments"),
-                    requested_by=p["invited_by"], invitation_sha256=p["invitation_sha256"],
+                    requested_by=p["invited_by"], invitation_sha256=p["invitation_sha256"], escrowed=False,
                     invitation_expires_at=datetime.fromisoformat(p["expires_at"]), created_at=at, updated_at=at))
             case "cert_requested.v1":
                 values = dict(
@@ -94,7 +111,8 @@ class CertsView:
                     names=" ".join(n.lower() for n in [p["common_name"] or "", *p["sans"], *p["emails"]] if n)[:4096],
                     person_id=p.get("person_id"), name=p.get("name"), email=p.get("email"), key_type=p["key_type"],
                     key_origin=p["key_origin"], custom_fields=dict(p.get("custom_fields") or {}),
-                    comments=p.get("comments"), requested_by=p["requested_by"], requested_at=at, updated_at=at)
+                    comments=p.get("comments"), requested_by=p["requested_by"], escrowed=bool(p.get("escrowed")),
+                    requested_at=at, updated_at=at)
                 if conn.execute(t.update().where(this).values(**values)).rowcount == 0:
                     conn.execute(t.insert().values(cert_id=p["cert_id"], created_at=at, **values))
             case "cert_approved.v1":
@@ -123,9 +141,19 @@ class CertsView:
             case "cert_revoked.v1":
                 conn.execute(t.update().where(this).values(status="revoked", revocation_reason=p["reason"],
                                                            updated_at=at))
+            case "cert_recovery_requested.v1":
+                conn.execute(t.update().where(this).values(recovery={
+                    "status": "requested", "requested_by": p["requested_by"], "reason": p["reason"][:1024],
+                    "approved_by": None}, updated_at=at))
+            case "cert_recovery_approved.v1" | "cert_key_recovered.v1":
+                recovery = conn.execute(sa.select(t.c.recovery).where(this)).scalar() or {}
+                changed = ({"status": "approved", "approved_by": p["approved_by"]}
+                           if event.event_type == "cert_recovery_approved.v1" else {"status": "recovered"})
+                conn.execute(t.update().where(this).values(recovery={**recovery, **changed}, updated_at=at))
 
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(self.certs.delete())
+        conn.execute(self.escrow_keys.delete())
 
     # ---- queries ------------------------------------------------------------------------------------------
     def record(self, conn, cert_id: str) -> dict | None:
@@ -140,6 +168,11 @@ class CertsView:
     def by_collection(self, conn, collection_sha256: str) -> dict | None:
         row = conn.execute(sa.select(self.certs).where(self.certs.c.collection_sha256 == collection_sha256)) \
             .mappings().first()
+        return dict(row) if row else None
+
+    def escrow_key(self, conn, organization_id: str) -> dict | None:
+        row = conn.execute(sa.select(self.escrow_keys).where(
+            self.escrow_keys.c.organization_id == str(organization_id))).mappings().first()
         return dict(row) if row else None
 
     def in_use_of_person(self, conn, person_id: str, cert_type: str = "client") -> list[str]:
@@ -229,7 +262,8 @@ def view(row, now: datetime) -> dict:
             "serial": row["serial"], "ca_id": row["ca_id"], "not_before": at("not_before"),
             "not_after": not_after.isoformat() if not_after else None,
             "sha256_fingerprint": row["sha256_fingerprint"], "revocation_reason": row["revocation_reason"],
-            "invitation_expires_at": at("invitation_expires_at"), "requested_at": at("requested_at"),
+            "invitation_expires_at": at("invitation_expires_at"), "escrowed": bool(row["escrowed"]),
+            "recovery": dict(row["recovery"]) if row["recovery"] else None, "requested_at": at("requested_at"),
             "issued_at": at("issued_at"), "downloaded_at": at("downloaded_at"), "created_at": at("created_at"),
             "updated_at": at("updated_at")}
 

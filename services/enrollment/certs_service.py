@@ -33,8 +33,9 @@ from contracts import certificate_rules as rules
 from contracts import certificates as contract
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
 from services.enrollment import certs_domain as domain
-from services.enrollment import keys, profiles
-from services.enrollment.certs_events import CertInvited, CertIssuanceFailed, CertIssued, CertRequested, decode
+from services.enrollment import escrow, keys, profiles
+from services.enrollment.certs_events import (CertInvited, CertIssuanceFailed, CertIssued, CertRequested,
+                                              EscrowInitialized, decode)
 from services.enrollment.certs_projections import CertsView, display_name, view
 from services.enrollment.csr import csr_pem, parse_csr
 from services.enrollment.downloads import render
@@ -47,10 +48,16 @@ log = structlog.get_logger(__name__)
 PERSON_IDENTITY_CHANGED = "person_identity_changed.v1"
 # the revocation reason when a person's email or name changed (their certificates no longer name them)
 PERSON_CHANGE_REASON = "superseded"
+# a recovered key is no longer its holder's alone: the certificate is revoked so (SCM: recovery revokes)
+RECOVERY_REASON = "key_compromise"
 
 
 def cert_stream(cert_id: str) -> str:
     return f"cert-{cert_id}"
+
+
+def escrow_stream(organization_id: str) -> str:
+    return f"escrow-{organization_id}"
 
 
 class CertEntrypoints:
@@ -60,6 +67,8 @@ class CertEntrypoints:
     invitation_tokens = KeptSecretsProvider("cert_invitation_tokens")
     # server-made keys, sealed (keys.py): never in clear, never in an event
     sealed_keys = KeptSecretsProvider("cert_sealed_keys")
+    # key escrow: client keys encrypted to their organization's master public key (escrow.py)
+    escrowed_keys = KeptSecretsProvider("cert_escrowed_keys")
     # the collection ids of issued certificates, for the collection mail (events: their sha256)
     cert_collection_ids = KeptSecretsProvider("cert_collection_ids")
 
@@ -87,6 +96,7 @@ class CertEntrypoints:
         emails = _person_emails(person)
         if cert_type == "client":
             emails = list(rules.certificate_names("client", None, None, [], emails=emails).emails)
+            self._escrow_key_for(organization_id)         # an escrow organization needs its master key first
         else:
             emails = emails[:1]                                  # the collection mail's address
             rules.subject_for("code_signing", None, subject)      # an organization without L/ST: 422 at once
@@ -183,10 +193,17 @@ class CertEntrypoints:
                 raise InvalidRequest("a code-signing key is made by its holder (on a token or in the browser): send "
                                      "a CSR", {"password": ["only for client certificates"]}, code="csr_required")
             _check_password(values["password"], invitation.allow_empty_password)
+            master = self._escrow_key_for(invitation.organization_id)
             key = keys.make_key()
             csr_text, origin = keys.csr_for(key, invitation.email), "server"
             self.sealed_keys.keep(cert_id, keys.seal(key, token, values["password"], cert_id))
+            if master is not None:               # encrypted to the master key before anything is recorded
+                self.escrowed_keys.keep(cert_id, escrow.escrow(key, master.public_key_pem, cert_id))
         else:
+            if invitation.cert_type == "client" and self._escrow_key_for(invitation.organization_id) is not None:
+                raise PolicyViolation("this organization escrows client keys: let the server make the key (a key "
+                                      "made in the browser cannot be escrowed)", {"csr": ["key escrow"]},
+                                      code="escrow_needs_server_key")
             csr_text, origin = values["csr"], "client"
         parsed = parse_csr(csr_text)
         if invitation.cert_type == "client":
@@ -202,7 +219,7 @@ class CertEntrypoints:
                                   invitation.profile_id, invitation.term_days, common_name, [], emails,
                                   parsed.key_type, origin, csr_pem(parsed.der), subject, invitation.person_id,
                                   invitation.name, invitation.email, invitation.invited_by, "invitation", {},
-                                  invitation.comments)
+                                  invitation.comments, origin == "server" and self.escrowed_keys.get(cert_id) is not None)
         answer = self._record_request(requested, profile, invitation.auto_approve)
         self.invitation_tokens.forget(cert_id)       # answered: the link now only downloads (with the password)
         return answer
@@ -259,6 +276,88 @@ class CertEntrypoints:
         result = self.store.execute(cert_stream(cert_id),
                                     _decider(domain.decide_revoke, cert_id, values["reason"], admin))
         return self.command_result(result, False, certificate=self.get_cert(cert_id))
+
+    # ---- key escrow (dual control for recovery) ---------------------------------------------------------------
+    @rpc(expected_exceptions=EXPECTED)
+    def get_escrow(self, organization_id: str) -> dict:
+        """The organization's key-escrow options and master public key (contracts.certificates.EscrowV1)."""
+        organization_id = parse_id(organization_id, "organization")
+        options = self._escrow_options(organization_id)
+        row = self.store.read(lambda conn: self._certs.escrow_key(conn, organization_id)) or {}
+        return {"organization_id": organization_id, "options": options, "initialized": bool(row),
+                "public_key_pem": row.get("public_key_pem"), "public_key_sha256": row.get("public_key_sha256"),
+                "key_origin": row.get("key_origin"), "initialized_by": row.get("initialized_by"),
+                "initialized_at": row["initialized_at"].isoformat() if row.get("initialized_at") else None}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def initialize_escrow(self, organization_id: str, payload: dict, initialized_by: str) -> dict:
+        """"Initialize encryption" (contracts.certificates.InitializeEscrowV1): the master public key is recorded;
+        a server-made private key is answered this once (`private_key_pem`, encrypted with the passphrase)."""
+        values = load_payload(contract.InitializeEscrowV1(), payload)
+        organization_id = parse_id(organization_id, "organization")
+        if (values["public_key_pem"] is None) == (values["passphrase"] is None):
+            raise InvalidRequest("send either public_key_pem (a master key pair you made) or passphrase (the server "
+                                 "makes the pair and answers its private key once, encrypted with it)",
+                                 {"public_key_pem": ["one of public_key_pem or passphrase"]},
+                                 code="public_key_or_passphrase")
+        options = self._escrow_options(organization_id)
+        private_pem = None
+        if values["passphrase"] is not None:
+            master = escrow.new_master_key()
+            private_pem = escrow.private_pem(master, values["passphrase"])
+            public_pem, fingerprint = escrow.checked_public_key(escrow.public_pem(master))
+            origin = "server"
+        else:
+            public_pem, fingerprint = escrow.checked_public_key(values["public_key_pem"])
+            origin = "administrator"
+        initialized = EscrowInitialized(organization_id, public_pem, fingerprint, origin, initialized_by)
+        result = self.store.execute(escrow_stream(organization_id), decider(
+            domain.fold_escrow, decode, domain.decide_initialize_escrow, initialized, options))
+        log.info("escrow_initialized", organization_id=organization_id, public_key_sha256=fingerprint, origin=origin)
+        return self.command_result(result, False, escrow=self.get_escrow(organization_id), private_key_pem=private_pem)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def request_recovery(self, cert_id: str, requested_by: str, payload: dict) -> dict:
+        values = load_payload(contract.RecoveryRequestV1(), payload)
+        cert_id = parse_id(cert_id, "certificate")
+        result = self.store.execute(cert_stream(cert_id), _decider(domain.decide_request_recovery, cert_id,
+                                                                   requested_by, values["reason"]))
+        return self.command_result(result, False, certificate=self.get_cert(cert_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def approve_recovery(self, cert_id: str, approved_by: str) -> dict:
+        cert_id = parse_id(cert_id, "certificate")
+        result = self.store.execute(cert_stream(cert_id), _decider(domain.decide_approve_recovery, cert_id,
+                                                                   approved_by))
+        return self.command_result(result, False, certificate=self.get_cert(cert_id))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def recover_key(self, cert_id: str, recovered_by: str, payload: dict) -> dict:
+        """The escrowed key as PKCS#12 (contracts.certificates.RecoverKeyV1), to the administrator who asked,
+        after another approved; the certificate is revoked (key_compromise) at the CA and here. The master private
+        key is used for this one decryption and kept nowhere."""
+        values = load_payload(contract.RecoverKeyV1(), payload)
+        cert_id = parse_id(cert_id, "certificate")
+        state = self._cert_state(cert_id)
+        domain.decide_recover(state, cert_id, recovered_by, RECOVERY_REASON)        # refuse before any work
+        kept = self.escrowed_keys.get(cert_id)
+        if kept is None:
+            raise Conflict("the escrowed key is missing from this installation's database", {"cert_id": ["lost"]},
+                           code="escrowed_key_missing")
+        master = escrow.load_master_key(values["master_private_key_pem"], values["passphrase"])
+        key = escrow.recover(kept, master, cert_id)
+        row = self._cert_record(cert_id)
+        content = keys.pkcs12_of(key, row["certificate_pem"], list(row["chain_pem"] or []),
+                                 values["pkcs12_password"], display_name(row))
+        if state.status in domain.IN_USE:
+            try:
+                self._call(self.ca_rpc.revoke_certificate, state.serial, {"reason": RECOVERY_REASON})
+            except Conflict:
+                pass                                  # revoked at the CA already
+        self.store.execute(cert_stream(cert_id), _decider(domain.decide_recover, cert_id, recovered_by,
+                                                          RECOVERY_REASON))
+        log.info("escrowed_key_recovered", cert_id=cert_id, recovered_by=recovered_by)
+        return _file(content, "p12", row)
 
     # ---- reading ----------------------------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -429,6 +528,26 @@ class CertEntrypoints:
             raise InvalidRequest(f"the profile is a {profile['cert_type']} profile, not {cert_type}",
                                  {"profile_id": [profile["cert_type"]]}, code=f"profile_not_{cert_type}")
         return profile
+
+    def _escrow_options(self, organization_id: str) -> dict:
+        def options() -> dict:
+            facts = self._current(self.org_facts, "orgs")
+            with facts.db.reader() as conn:
+                return facts.projection.key_escrow(conn, organization_id)
+
+        try:
+            return options()
+        except NotFound:
+            if not self.catch_up_org_facts():
+                raise
+            return options()
+
+    def _escrow_key_for(self, organization_id: str):
+        """The master key an organization's client keys are escrowed to (None without key escrow); 409
+        `escrow_not_initialized` for an escrow organization whose encryption is not initialized."""
+        history = self.store.load(escrow_stream(organization_id))
+        return domain.check_escrow_ready(self._escrow_options(organization_id),
+                                         domain.fold_escrow(decode(r.event_type, r.payload) for r in history))
 
     def _check_emails(self, organization_id: str, department_id: str | None, emails: list[str], now,
                       cert_type: str = "client") -> None:

@@ -213,6 +213,8 @@ class OrgSubjects:
             sa.Column("country", sa.String(2), nullable=False),
             sa.Column("state", sa.String(128), nullable=False),
             sa.Column("city", sa.String(128), nullable=False),
+            # {enabled, recovery_by_mrao, recovery_by_organization_admins}: fixed at creation (key escrow)
+            sa.Column("key_escrow", sa.JSON),
         )
         self.departments = sa.Table(
             "facts_departments", metadata,
@@ -227,7 +229,8 @@ class OrgSubjects:
         o, d = self.organizations, self.departments
         match envelope.event_type:
             case "organization_created.v1":
-                conn.execute(o.insert().values(organization_id=p["organization_id"], **_subject_fields(p)))
+                conn.execute(o.insert().values(organization_id=p["organization_id"], key_escrow=p.get("key_escrow"),
+                                               **_subject_fields(p)))
             case "organization_updated.v1":
                 conn.execute(o.update().where(o.c.organization_id == p["organization_id"])
                              .values(**_subject_fields(p)))
@@ -247,6 +250,16 @@ class OrgSubjects:
         conn.execute(self.organizations.delete())
 
     # ---- queries ------------------------------------------------------------------------------------------
+    def key_escrow(self, conn: sa.Connection, organization_id: str) -> dict:
+        """The organization's key-escrow options ({enabled, recovery_by_mrao, recovery_by_organization_admins});
+        NotFound for an organization that does not exist."""
+        o = self.organizations
+        row = conn.execute(sa.select(o.c.key_escrow).where(o.c.organization_id == str(organization_id))).first()
+        if row is None:
+            raise NotFound.of("organization", organization_id)
+        return {"enabled": False, "recovery_by_mrao": False, "recovery_by_organization_admins": False,
+                **(row.key_escrow or {})}
+
     def subject(self, conn: sa.Connection, organization_id: str, department_id: str | None) -> dict:
         """O, C, ST, L from the organization and OU from the department (they override a CSR's subject):
         {organization, organizational_unit (None without a department), country, state, locality}. NotFound for

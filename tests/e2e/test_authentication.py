@@ -29,7 +29,12 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           ("GET", "/forms/api/invitations/{token}"), ("POST", "/forms/api/invitations/{token}"),
           ("POST", "/forms/api/invitations/{token}/download"),
           # an enrollment account's applicant: the access code is the credential (locked after failures)
-          ("POST", "/forms/accounts/{form_account_id}/authorize"),
+          ("POST", "/forms/api/accounts/{form_account_id}/authorize"),
+          # the self-enrollment pages and their JSON API: the access code, the endpoint URL or the invitation link
+          ("GET", "/forms/invitations/{token}"), ("GET", "/forms/{form_type}"), ("GET", "/forms/device/{uri_extension}"),
+          ("POST", "/forms/api/accounts/{form_account_id}/form"), ("POST", "/forms/api/{form_type}/requests"),
+          ("GET", "/forms/api/device/{uri_extension}"), ("POST", "/forms/api/device/{uri_extension}/requests"),
+          ("GET", "/forms/api/invitations/{token}/certificate"),
           # ACME (RFC 8555): every request authenticates itself (a JWS by the account's key)
           ("GET", "/acme/{resource}"), ("POST", "/acme/{resource}")}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}

@@ -3,6 +3,7 @@ their users have: `openssl pkcs12 -info` opens the PKCS#12 with its password (an
 smime -sign/-verify` with a client certificate against the chain, `openssl cms -sign/-verify` of a file with a
 code-signing certificate, pkilint's own S/MIME linter on the client certificate, and a device CSR whose O and C
 differ getting the organization's. Each bad input of the issue gets its 4xx and records nothing."""
+import base64
 import re
 import subprocess
 import time
@@ -301,3 +302,106 @@ def test_a_person_invited_to_code_signing_answers_with_a_csr(cp, world):
     cert = x509.load_pem_x509_certificate(pem)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Grace Hopper"
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Types Org"
+
+
+# ---- key escrow: initialize, issue, recover with the master key and a second administrator's approval -----------
+
+@pytest.fixture(scope="module")
+def escrow_org(cp, world):
+    api = cp.api
+    org = api.create_org({"name": "Escrow Org", **ORG, "key_escrow": {"enabled": True, "recovery_by_mrao": True}})
+    created = api("POST", "/api/v1/domains", json={"name": "escrow-e2e.example.com", "delegations": [
+        {"organization_id": org["organization_id"], "cert_types": ["client"]}]})
+    assert created.status_code == 201, created.text
+    second_mrao = cp.admin("escrow-mrao-2", [{"role": "MRAO"}])[1]
+    return {"org": org["organization_id"], "second_mrao": second_mrao}
+
+
+def test_key_escrow_end_to_end_with_dual_control(cp, world, escrow_org, tmp_path):
+    api, org_id = cp.api, escrow_org["org"]
+    profile_id = world["profiles"]["Private Client (S/MIME)"]["profile_id"]
+    person = cp.api("POST", "/api/v1/persons", json={"organization_id": org_id, "email": "eve@escrow-e2e.example.com",
+                                                     "first_name": "Eve", "last_name": "Escrow"}).json()
+    # no client certificate until encryption is initialized (SCM's rule); nothing recorded
+    before = _count(api, "client")
+    early = api("POST", "/api/v1/client", json={"person_id": person["person_id"], "profile_id": profile_id,
+                                                "term_days": 365})
+    assert early.status_code == 409 and early.json()["error"]["code"] == "escrow_not_initialized"
+    assert _count(api, "client") == before
+    # an organization created without key escrow has no encryption to initialize
+    no_escrow = api("POST", f"/api/v1/organizations/{world['org']}/key-escrow", json={"passphrase": "x" * 20})
+    assert no_escrow.status_code == 409 and no_escrow.json()["error"]["code"] == "escrow_not_enabled"
+    # an RAO without the escrow level may not initialize it; the MRAO may, once
+    assert world["approver"]("POST", f"/api/v1/organizations/{org_id}/key-escrow",
+                             json={"passphrase": "master passphrase 1"}).status_code in (403, 404)
+    master_passphrase = "the master key passphrase"
+    initialized = api("POST", f"/api/v1/organizations/{org_id}/key-escrow", json={"passphrase": master_passphrase})
+    assert initialized.status_code == 201, initialized.text
+    master_pem = initialized.json()["private_key_pem"]
+    assert "ENCRYPTED PRIVATE KEY" in master_pem
+    assert api("GET", f"/api/v1/organizations/{org_id}/key-escrow").json().get("private_key_pem") is None
+    again = api("POST", f"/api/v1/organizations/{org_id}/key-escrow", json={"passphrase": master_passphrase})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "escrow_initialized"
+    # issue: invite, the person lets the server make the key (a browser-made one cannot be escrowed)
+    invited = api("POST", "/api/v1/client", json={"person_id": person["person_id"], "profile_id": profile_id,
+                                                  "term_days": 365})
+    assert invited.status_code == 201, invited.text
+    cert_id = invited.json()["cert_id"]
+    token = _invitation_link(cp, "eve@escrow-e2e.example.com")
+    public = api.as_token(None)
+    browser_key = public("POST", f"/forms/api/invitations/{token}", json={
+        "csr": factories.csr("ec-p256", cn="eve", sans=()).decode()})
+    assert browser_key.status_code == 422 and browser_key.json()["error"]["code"] == "escrow_needs_server_key"
+    assert public("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD}).status_code == 201
+    issued = escrow_org["second_mrao"]("POST", f"/api/v1/client/{cert_id}/approve")
+    assert issued.status_code == 200 and issued.json()["status"] == "issued", issued.text
+    assert issued.json()["escrowed"] is True
+    certificate = x509.load_pem_x509_certificate(api("GET", f"/api/v1/client/{cert_id}/download").content)
+    # recovery: asked by one MRAO, the same one's approval refused, another's accepted
+    assert api("POST", f"/api/v1/client/{cert_id}/recovery/key", json={
+        "master_private_key_pem": master_pem, "passphrase": master_passphrase,
+        "pkcs12_password": "recovered p12"}).status_code == 409          # nothing asked or approved yet
+    asked = api("POST", f"/api/v1/client/{cert_id}/recovery", json={"reason": "Eve left; her mail must be read"})
+    assert asked.status_code == 202 and asked.json()["recovery"]["status"] == "requested", asked.text
+    own = api("POST", f"/api/v1/client/{cert_id}/recovery/approve")
+    assert own.status_code == 403 and own.json()["error"]["code"] == "own_request"
+    approved = escrow_org["second_mrao"]("POST", f"/api/v1/client/{cert_id}/recovery/approve")
+    assert approved.status_code == 200 and approved.json()["recovery"]["status"] == "approved", approved.text
+    wrong_passphrase = api("POST", f"/api/v1/client/{cert_id}/recovery/key", json={
+        "master_private_key_pem": master_pem, "passphrase": "not it at all", "pkcs12_password": "recovered p12"})
+    assert wrong_passphrase.status_code == 403
+    recovered = api("POST", f"/api/v1/client/{cert_id}/recovery/key", json={
+        "master_private_key_pem": master_pem, "passphrase": master_passphrase, "pkcs12_password": "recovered p12"})
+    assert recovered.status_code == 200, recovered.text
+    (tmp_path / "eve.p12").write_bytes(recovered.content)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    key, cert, _chain = pkcs12.load_key_and_certificates(recovered.content, b"recovered p12")
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    assert key.public_key().public_bytes(*spki) == certificate.public_key().public_bytes(*spki)   # the key matches
+    info = _run(["openssl", "pkcs12", "-info", "-in", str(tmp_path / "eve.p12"), "-passin", "pass:recovered p12",
+                 "-noenc"])
+    assert info.returncode == 0, info.stderr
+    after = api("GET", f"/api/v1/client/{cert_id}").json()
+    assert after["status"] == "revoked" and after["revocation_reason"] == "key_compromise"
+    assert after["recovery"]["status"] == "recovered"
+    # no clear key — the person's, nor the master — in any table, event or log
+    key_der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    master = serialization.load_pem_private_key(master_pem.encode(), master_passphrase.encode())
+    master_der = master.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+    scalar = key.private_numbers().private_value.to_bytes(32, "big")
+    for path in cp.var_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in (key_der, master_der, scalar, master_pem.encode()):
+                assert secret not in data, f"a private key's bytes in {path}"
+    output = cp.process.output()
+    assert master_pem.splitlines()[1] not in output
+    assert base64.b64encode(key_der).decode()[:60] not in output
+    # a certificate of an organization without key escrow has nothing to recover
+    plain = _invite(cp, world, _person(cp, world, "frank@types-e2e.example.com"))
+    assert plain["escrowed"] is False
+    nothing = api("POST", f"/api/v1/client/{plain['cert_id']}/recovery", json={"reason": "try"})
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "not_escrowed"

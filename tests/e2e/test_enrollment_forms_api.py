@@ -254,7 +254,7 @@ def test_a_bad_account_is_refused_with_its_reason_and_creates_nothing(cp, world,
 # ---- an applicant opens an account's form (public) ----------------------------------------------------------
 
 def authorize(cp, account_id, code=CODE, email="pat@forms-a.example"):
-    return cp.api.as_token(None)("POST", f"/forms/accounts/{account_id}/authorize",
+    return cp.api.as_token(None)("POST", f"/forms/api/accounts/{account_id}/authorize",
                                  json={"access_code": code, "email": email})
 
 

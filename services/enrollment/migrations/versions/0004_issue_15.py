@@ -1,4 +1,4 @@
-"""Issue 15: client, code-signing and device certificates; invitations; sealed keys; form accounts and device endpoints
+"""Issue 15: client, code-signing and device certificates; invitations; sealed and escrowed keys; form accounts and device endpoints
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +19,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('cert_collection_ids',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
+    op.create_table('cert_escrowed_keys',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('key')
@@ -68,6 +73,8 @@ def upgrade() -> None:
     sa.Column('certificate_pem', sa.Text(), nullable=True),
     sa.Column('chain_pem', sa.JSON(), nullable=True),
     sa.Column('revocation_reason', sa.String(length=32), nullable=True),
+    sa.Column('escrowed', sa.Boolean(), nullable=False),
+    sa.Column('recovery', sa.JSON(), nullable=True),
     sa.Column('invitation_sha256', sa.String(length=64), nullable=True),
     sa.Column('invitation_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('collection_sha256', sa.String(length=64), nullable=True),
@@ -104,6 +111,15 @@ def upgrade() -> None:
     )
     op.create_index(ix('device_endpoints_department_id'), 'device_endpoints', ['department_id'], unique=False)
     op.create_index(ix('device_endpoints_organization_id'), 'device_endpoints', ['organization_id'], unique=False)
+    op.create_table('escrow_keys',
+    sa.Column('organization_id', sa.String(length=36), nullable=False),
+    sa.Column('public_key_pem', sa.Text(), nullable=False),
+    sa.Column('public_key_sha256', sa.String(length=64), nullable=False),
+    sa.Column('key_origin', sa.String(length=16), nullable=False),
+    sa.Column('initialized_by', sa.String(length=80), nullable=False),
+    sa.Column('initialized_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('organization_id')
+    )
     op.create_table('form_access_codes',
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
@@ -132,14 +148,17 @@ def upgrade() -> None:
     op.create_index('form_accounts_type_created', 'form_accounts', ['cert_type', 'created_at'], unique=False)
     op.create_index(ix('form_accounts_department_id'), 'form_accounts', ['department_id'], unique=False)
     op.create_index(ix('form_accounts_organization_id'), 'form_accounts', ['organization_id'], unique=False)
+    op.add_column('facts_organizations', sa.Column('key_escrow', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('facts_organizations', 'key_escrow')
     op.drop_index(ix('form_accounts_organization_id'), table_name='form_accounts')
     op.drop_index(ix('form_accounts_department_id'), table_name='form_accounts')
     op.drop_index('form_accounts_type_created', table_name='form_accounts')
     op.drop_table('form_accounts')
     op.drop_table('form_access_codes')
+    op.drop_table('escrow_keys')
     op.drop_index(ix('device_endpoints_organization_id'), table_name='device_endpoints')
     op.drop_index(ix('device_endpoints_department_id'), table_name='device_endpoints')
     op.drop_table('device_endpoints')
@@ -149,4 +168,5 @@ def downgrade() -> None:
     op.drop_table('certificates')
     op.drop_table('cert_sealed_keys')
     op.drop_table('cert_invitation_tokens')
+    op.drop_table('cert_escrowed_keys')
     op.drop_table('cert_collection_ids')
