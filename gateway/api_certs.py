@@ -14,10 +14,10 @@ from werkzeug.wrappers import Request, Response
 
 from contracts import access
 from contracts import certificates as contract
-from contracts.errors import Forbidden, NotFound
+from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
 from gateway.api_ssl import CSR_UPLOAD, _file
-from gateway.base import json_response, parse_body, parse_query
+from gateway.base import json_response, parse_body, parse_query, read_body
 from gateway.errors import error_response
 from gateway.http import api
 from gateway.openapi import Operation
@@ -58,6 +58,19 @@ class CertDownloadQuery(Schema):
 
     format = fields.String(load_default="pem", validate=validate.OneOf(
         [f for f in contract.DOWNLOAD_FORMATS if f != "p12"]))
+
+
+class InvitationImportQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    organization_id = fields.UUID(required=True)
+    profile_id = fields.UUID(required=True, metadata={"description": "a code-signing profile"})
+
+
+class InvitationImport(Schema):
+    invited = fields.Integer(required=True)
+    cert_ids = fields.List(fields.UUID(), required=True)
 
 
 class Invitation(Schema):
@@ -155,6 +168,46 @@ class TypedCertificateRoutes:
                                scope.principal.admin_id, derived_id or str(uuid.uuid4()), via)["certificate"]
             return certificate_answer(found, 201)
         return self._idempotent(request, scope.principal, raw, run)
+
+    @api("POST", "/api/v1/cscert/invitations/import", doc=Operation(
+        "Invite persons to code-signing certificates from CSV (text/csv; header: email,first_name,last_name,"
+        "term_days,middle_name,department — the first four required; department a department name). Each row's "
+        "person is found by email in the organization or created, then invited. All or nothing: one wrong row and "
+        "nothing is invited (400 csv_rows_invalid naming every wrong row).", TAG, query=InvitationImportQuery,
+        raw_body="text/csv", responses={201: (InvitationImport, "every row invited")}))
+    def import_code_signing_invitations(self, request: Request):
+        scope = self._begin(request)
+        query = parse_query(request, InvitationImportQuery())
+        organization_id, profile_id = str(query["organization_id"]), str(query["profile_id"])
+        scope.organization(organization_id)
+        self._may(scope, "code_signing", organization_id, None)
+        raw = read_body(request, self.context.settings.max_body_bytes, ("text/csv", "application/csv"))
+        try:
+            content = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the CSV must be UTF-8", {"body": ["not UTF-8"]}, code="csv_not_utf8") from None
+        rows = self._call(self.enrollment_rpc, "check_invitation_csv", "code_signing", organization_id, profile_id,
+                          content)["rows"]
+        via = "console" if "csrf_token" in scope.principal.extra else "api"
+        invited = []
+        for row in rows:
+            person = self._person_by_email(organization_id, row)
+            found = self._call(self.enrollment_rpc, "invite_person", "code_signing", {
+                "person_id": person["person_id"], "profile_id": profile_id, "term_days": row["term_days"]},
+                person, scope.principal.admin_id, None, via)["certificate"]
+            invited.append(found["cert_id"])
+        return json_response(201, {"invited": len(invited), "cert_ids": invited})
+
+    def _person_by_email(self, organization_id: str, row: dict) -> dict:
+        """The organization's person with this email, or a new one with the row's names."""
+        found = self._call(self.identity_rpc, "list_persons", {"organizations": None, "departments": []}, 0, 1,
+                           organization_id, row["email"])
+        if found["items"]:
+            return found["items"][0]
+        fields_ = {"organization_id": organization_id, "department_id": row["department_id"], "email": row["email"],
+                   "first_name": row["first_name"], "middle_name": row["middle_name"], "last_name": row["last_name"]}
+        return self._identity("create_person", {k: v for k, v in fields_.items() if v is not None},
+                              self._orgs_position)["person"]
 
     @api("GET", _ONE, doc=Operation("Get a certificate (request)", TAG,
                                     responses={200: (contract.CertificateV1, "the certificate")}))

@@ -26,6 +26,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+import sqlalchemy as sa
 import structlog
 from nameko.rpc import rpc
 
@@ -33,7 +34,7 @@ from contracts import certificate_rules as rules
 from contracts import certificates as contract
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
 from services.enrollment import certs_domain as domain
-from services.enrollment import escrow, keys, profiles
+from services.enrollment import escrow, invitation_csv, keys, profiles
 from services.enrollment.certs_events import (CertInvited, CertIssuanceFailed, CertIssued, CertRequested,
                                               EscrowInitialized, decode)
 from services.enrollment.certs_projections import CertsView, display_name, view
@@ -152,6 +153,41 @@ class CertEntrypoints:
                                   email, requested_by, requested_via, dict(values["custom_fields"]),
                                   values["comments"])
         return self._record_request(requested, profile, auto_approve)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def check_invitation_csv(self, cert_type: str, organization_id: str, profile_id: str, content: str) -> dict:
+        """The rows of a CSV of persons to invite (invitation_csv.py), checked against the profile's terms, the
+        organization's departments and its domains delegated for `cert_type`: {"rows": [...]} ready to invite
+        (the gateway finds or creates each person, then calls invite_person), or 400 `csv_rows_invalid` naming
+        every wrong row. Nothing is recorded here."""
+        if cert_type not in contract.INVITED_TYPES:
+            raise InvalidRequest("invitations are for client and code-signing certificates",
+                                 {"cert_type": [str(cert_type)]}, code="unknown_cert_type")
+        organization_id = parse_id(organization_id, "organization")
+        profile = self._profile_of_type(profile_id, cert_type)
+        self._subject(organization_id, None)
+        now = self.store.clock()
+        facts = self._current(self.org_facts, "orgs")
+
+        def department_named(name: str) -> str | None:
+            d = facts.projection.departments
+            with facts.db.reader() as conn:
+                return conn.execute(sa.select(d.c.department_id).where(
+                    d.c.organization_id == organization_id, sa.func.lower(d.c.name) == name.lower())).scalar()
+
+        def refused_emails(emails: list[str]) -> dict[str, str]:
+            try:
+                self._check_emails(organization_id, None, emails, now, cert_type)
+            except PolicyViolation as refused:
+                return {e: f"outside the domains delegated for {cert_type}: {why}"
+                        for e, why in (refused.details or {}).get("emails", {}).items()}
+            return {}
+
+        rows, errors = invitation_csv.parse(content, list(profile["terms"]), department_named, refused_emails)
+        if errors:
+            raise InvalidRequest(f"{len(errors)} wrong row(s): nothing was invited; fix them and upload the file "
+                                 "again", {"rows": errors}, code="csv_rows_invalid")
+        return {"rows": rows}
 
     # ---- invitations (public: the link is the credential) ----------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)

@@ -130,6 +130,21 @@ def test_a_code_signing_certificate_signs_a_file_that_verifies(cp, world, tmp_pa
                      "-content", str(tmp_path / "app.bin"), "-CAfile", _chain_file(cp, tmp_path), "-purpose", "any",
                      "-out", "/dev/null"])
     assert tampered.returncode != 0
+    # Authenticode with Debian's osslsigncode: a PowerShell script signed and verified against the chain
+    (tmp_path / "deploy.ps1").write_text("Write-Output 'deployed'\r\n")
+    chain = _chain_file(cp, tmp_path)
+    authenticode = _run(["osslsigncode", "sign", "-certs", str(tmp_path / "cs.pem"), "-key", str(tmp_path / "cs.key"),
+                         "-h", "sha256", "-in", str(tmp_path / "deploy.ps1"), "-out", str(tmp_path / "signed.ps1")])
+    assert authenticode.returncode == 0, authenticode.stdout + authenticode.stderr
+    # the CRL its certificate names, fetched from Certplane (the test's PKI host name resolves nowhere)
+    crl_url = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value[0].full_name[0].value
+    (tmp_path / "cs.crl").write_bytes(cp.api("GET", "/crl/" + crl_url.rsplit("/crl/", 1)[1]).content)
+    as_pem = _run(["openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "cs.crl"), "-out",
+                   str(tmp_path / "crl.pem")])
+    assert as_pem.returncode == 0, as_pem.stderr
+    checked = _run(["osslsigncode", "verify", "-CAfile", chain, "-CRLfile", str(tmp_path / "crl.pem"), "-in",
+                    str(tmp_path / "signed.ps1")])
+    assert checked.returncode == 0 and "Signature verification: ok" in checked.stdout, checked.stdout + checked.stderr
 
 
 def test_an_rsa_2048_code_signing_csr_is_refused_and_records_nothing(cp, world):
@@ -405,3 +420,31 @@ def test_key_escrow_end_to_end_with_dual_control(cp, world, escrow_org, tmp_path
     assert plain["escrowed"] is False
     nothing = api("POST", f"/api/v1/client/{plain['cert_id']}/recovery", json={"reason": "try"})
     assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "not_escrowed"
+
+
+def test_code_signing_invitations_from_csv_are_all_or_nothing(cp, world):
+    path = "/api/v1/cscert/invitations/import"
+    params = {"organization_id": world["org"], "profile_id": world["profiles"]["Private Code Signing"]["profile_id"]}
+    header = "email,first_name,last_name,term_days,middle_name,department\n"
+    before = _count(cp.api, "cscert")
+    wrong = cp.api("POST", path, params=params, headers={"Content-Type": "text/csv"}, data=(
+        header + "ok1@types-e2e.example.com,Ok,One,365,,\n"
+        "outside@elsewhere-types.example.com,Out,Side,365,,\n"        # not delegated for code signing
+        "ok2@types-e2e.example.com,Ok,Two,30,,\n"                     # not a term of the profile
+        ",No,Email,365,,\n").encode())
+    assert wrong.status_code == 400 and wrong.json()["error"]["code"] == "csv_rows_invalid", wrong.text
+    assert sorted(r["row"] for r in wrong.json()["error"]["details"]["rows"]) == [4, 5]
+    assert _count(cp.api, "cscert") == before                  # nothing invited
+    not_delegated = cp.api("POST", path, params=params, headers={"Content-Type": "text/csv"}, data=(
+        header + "outside@elsewhere-types.example.com,Out,Side,365,,\n").encode())
+    assert not_delegated.status_code == 400
+    assert not_delegated.json()["error"]["details"]["rows"][0]["row"] == 2
+    bad_header = cp.api("POST", path, params=params, headers={"Content-Type": "text/csv"},
+                        data=b"email,name\nx@types-e2e.example.com,X\n")
+    assert bad_header.status_code == 400
+    good = cp.api("POST", path, params=params, headers={"Content-Type": "text/csv"}, data=(
+        header + "csv1@types-e2e.example.com,Csv,One,365,Q,\n"
+        "ada@types-e2e.example.com,Ada,Lovelace,365,,\n").encode())    # Ada exists: invited as she is
+    assert good.status_code == 201, good.text
+    assert good.json()["invited"] == 2 and _count(cp.api, "cscert") == before + 2
+    _invitation_link(cp, "csv1@types-e2e.example.com")

@@ -95,7 +95,9 @@ function describe(error) {
   }
   if (error.code === "access_code_wrong") {
     const count = error.details.consecutive_failures;
-    return `The access code is wrong${count ? ` (${count} wrong in a row)` : ""}.`;
+    const locked = error.details.locked_until
+      ? ` This form is now locked until ${new Date(error.details.locked_until).toLocaleString()}.` : "";
+    return `The access code is wrong${count ? ` (${count} wrong in a row)` : ""}.${locked}`;
   }
   const fields = Object.entries(error.details || {})
     .filter(([, v]) => Array.isArray(v) && v.every((x) => typeof x === "string"))
@@ -377,6 +379,7 @@ async function invitationPage(token) {
   const state = { password: null, keyPem: null };
 
   if (invitation.open) answerForm();
+  else if (cert.status === "invited") work.replaceChildren(errorBox("This invitation has expired; ask for a new one."));
   else follow(cert);
 
   function answerForm() {

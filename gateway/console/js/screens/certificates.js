@@ -14,6 +14,7 @@ import { hrefOf, navigate, screen } from "../router.js";
 import { actionButton, badge, clear, confirmDialog, definitionList, field, fmtDate, form, h, link, notice,
          pager, section, table, uid } from "../ui.js";
 import { departmentIds, hasType, isMrao, organizationIds } from "../session.js";
+import { recoverySection } from "./key-escrow.js";
 import { DOWNLOAD_FORMATS, REVOCATION_REASONS, colonHex, findingsTable, linesOf, statusWords } from "./ssl-parts.js";
 
 const PAGE = 25;
@@ -571,6 +572,9 @@ function registerDetail(type) {
       }
       const actionBlock = actions(ctx, type, cert, mine);
       if (actionBlock) parts.push(actionBlock);
+      if (type.certType === "client" && cert.escrowed) {
+        parts.push(recoverySection(ctx, cert, { adminName: (a) => names.adminName(a, ctx.me), title: displayName(cert) }));
+      }
 
       const profile = names.profiles.get(cert.profile_id);
       const customFields = Object.entries(cert.custom_fields || {});

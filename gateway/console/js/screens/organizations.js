@@ -6,6 +6,7 @@ import { hrefOf, navigate, screen } from "../router.js";
 import { actionButton, badge, clear, confirmDialog, definitionList, field, fmtDate, form, h, link, notice, pager,
          section, table } from "../ui.js";
 import { isMrao } from "../session.js";
+import { escrowSection } from "./key-escrow.js";
 
 const PAGE = 25;
 
@@ -153,6 +154,8 @@ screen({
         },
       })));
     }
+    const escrow = escrowSection(ctx, org);
+    if (escrow) parts.push(escrow);
     parts.push(section("Departments", departments(ctx, org, mrao)));
     if (mrao) {
       parts.push(section("Delete", h("p", {}, "An organization can be deleted when nothing belongs to it any more."),
