@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 from contracts import access
 from contracts import certificates as contract
 from contracts.errors import Forbidden
+from gateway import schemas
 from gateway.api_ssl import _file
 from gateway.base import json_response, parse_body
 from gateway.http import api
@@ -39,7 +40,7 @@ class EscrowRoutes:
         "with `public_key_pem` you made it. Until then the organization gets no client certificates (409 "
         "escrow_not_initialized).", TAG, body=contract.InitializeEscrowV1,
         responses={201: (contract.EscrowV1, "initialized; `private_key_pem` once when the server made the pair"),
-                   409: (contract.EscrowV1, "initialized already, or no key escrow (escrow_not_enabled)")}))
+                   409: (schemas.Error, "initialized already, or no key escrow (escrow_not_enabled)")}))
     def initialize_escrow(self, request: Request, organization_id: str):
         scope = self._begin(request)
         scope.organization(organization_id)

@@ -21,6 +21,8 @@ def unique(prefix: str) -> str:
 def make_org(console, name: str, departments=()) -> dict:
     org = console.api.create_org({"name": name, "address1": "1 Main Street", "city": "Springfield",
                                   "state": "Oregon", "country": "US"})
+    # persons' emails are in domains delegated for client certificates
+    console.api.delegate_mail_domains(org["organization_id"], ("example.com", "other.example"))
     for department in departments:
         made = console.api("POST", f"/api/v1/organizations/{org['organization_id']}/departments",
                            json={"name": department})

@@ -5,7 +5,8 @@ to the downloaded file, with no login — the mails are read from the outbox as 
   password → issued at once (an auto-approving account) → the PKCS#12 downloaded, which `openssl pkcs12 -info`
   opens with the password;
 - ssl: the form with a pasted CSR → issued → the collection mail's link → the PEM downloaded;
-- device: an enrollment endpoint's form (its help text shown) → the collection mail → the PEM downloaded;
+- device: an enrollment endpoint's form (its help text shown), the key made in the browser (P-384) and saved →
+  the collection mail → the PEM downloaded, which belongs to that key;
 - code signing: the form → the invitation mail → the page makes an RSA-3072 key in the browser → issued → the key
   and the certificate PEM downloaded, and they belong together;
 - five wrong access codes: the page says the form is locked, and the right code is then refused too.
@@ -180,10 +181,15 @@ def test_device_endpoint_form_then_the_collection_link(console, world, open_page
     page.get_by_test_id("email").fill(email)
     page.get_by_test_id("common-name").fill(name)
     page.get_by_test_id("sans").fill(name)
-    page.get_by_test_id("csr").fill(factories.csr("ec-p256", cn=name, sans=(name,)).decode())
+    page.get_by_test_id("csr-method-browser").check()           # the key made here, offered as a file at once
+    page.get_by_test_id("key-type").select_option("ec-p384")
     screenshot(page, "self-enrollment-device-endpoint-form")
-    page.get_by_test_id("form-submit").click()
+    with page.expect_download() as key_download:
+        page.get_by_test_id("form-submit").click()
+    key_path = tmp_path / "device-key.pem"
+    key_download.value.save_as(str(key_path))
     assert email in answer_of(page)
+    page.get_by_test_id("key-saved").wait_for()
     assert page.get_by_test_id("form-answer-status").inner_text() == "issued"
     screenshot(page, "self-enrollment-device-issued")
     path = link_path(mail_to(console, email, "your certificate")["text"],
@@ -191,6 +197,9 @@ def test_device_endpoint_form_then_the_collection_link(console, world, open_page
     cert = x509.load_pem_x509_certificate(collect(page, path, tmp_path, "device.pem"))
     assert any(n.value == name for n in cert.extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value)
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    assert key.curve.name == "secp384r1"
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
 
 
 def test_code_signing_form_invitation_key_made_in_the_browser(console, world, open_page, tmp_path):

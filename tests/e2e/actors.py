@@ -97,7 +97,9 @@ class World:
 
     # fresh objects for tests that change or delete them (made by the initial MRAO)
     def new_org(self) -> str:
-        return self.root.create_org(factories.organization(name=unique("Fresh org ")))["organization_id"]
+        organization_id = self.root.create_org(factories.organization(name=unique("Fresh org ")))["organization_id"]
+        self.root.delegate_mail_domains(organization_id, ("example.com",))     # persons' emails are there
+        return organization_id
 
     def new_department(self, org: str) -> str:
         created = self.root("POST", f"{ORGS}/{self.orgs[org]}/departments", json={"name": unique("Fresh dept ")})
@@ -151,6 +153,7 @@ def build_world(embedded: Embedded) -> World:
     suffix = unique("")
     for org, departments in (("A", ("A1", "A2")), ("B", ("B1",))):
         world.orgs[org] = root.create_org(factories.organization(name=f"Matrix org {org} {suffix}"))["organization_id"]
+        root.delegate_mail_domains(world.orgs[org], ("example.com",))          # persons' emails are there
         for department in departments:
             created = root("POST", f"{ORGS}/{world.orgs[org]}/departments", json={"name": department})
             assert created.status_code == 201, created.text

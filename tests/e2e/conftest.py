@@ -34,6 +34,20 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def delegate_mail_domains(self, organization_id: str, names=("example.com", "example.org"),
+                              cert_types=("client", "code_signing")) -> None:
+        """Delegate `names` to the organization for persons' certificates (a person's emails must be in such a
+        domain): the domain is created, or — made already for another organization — gets this delegation too."""
+        for name in names:
+            found = [d for d in self("GET", "/api/v1/domains", params={"q": name, "size": 200}).json()["items"]
+                     if d["name"] == name]
+            delegation = {"organization_id": organization_id, "cert_types": list(cert_types)}
+            if found:
+                added = self("POST", f"/api/v1/domains/{found[0]['domain_id']}/delegations", json=delegation)
+            else:
+                added = self("POST", "/api/v1/domains", json={"name": name, "delegations": [delegation]})
+            assert added.status_code in (200, 201), added.text
+
     def count_orgs(self) -> int:
         return int(self("HEAD", "/api/v1/organizations").headers["X-Total-Count"])
 

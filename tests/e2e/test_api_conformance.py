@@ -44,7 +44,7 @@ def world(tmp_path_factory):
     org_id = org["organization_id"]
     department = api("POST", f"/api/v1/organizations/{org_id}/departments", json={"name": "Conformance Dept"})
     domain = api("POST", "/api/v1/domains", json={"name": "conformance.example.com", "delegations": [
-        {"organization_id": org_id, "cert_types": ["ssl"]}]})
+        {"organization_id": org_id, "cert_types": ["ssl", "client"]}]})
     network = api("POST", "/api/v1/networks", json={"cidr": "10.42.0.0/16", "delegations": [
         {"organization_id": org_id, "cert_types": ["ssl"]}]})
     for created in (department, domain, network):

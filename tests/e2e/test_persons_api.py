@@ -17,6 +17,16 @@ def error_of(response):
     return body["error"]
 
 
+MAIL_DOMAINS = ("example.com", "example.org", "example.net", "old.example")
+
+
+def new_org(api) -> str:
+    """An organization whose persons may have emails in MAIL_DOMAINS (delegated to it for client certificates)."""
+    organization_id = api.create_org(factories.organization())["organization_id"]
+    api.delegate_mail_domains(organization_id, MAIL_DOMAINS)
+    return organization_id
+
+
 def unique_email(prefix="p"):
     return f"{prefix}{next(_n)}@example.com"
 
@@ -71,8 +81,8 @@ class World:
     """Organization A (departments A1 'Engineering', A2 'Sales') and B (department B1), made by the MRAO."""
 
     def __init__(self, api):
-        self.org_a = api.create_org(factories.organization())["organization_id"]
-        self.org_b = api.create_org(factories.organization())["organization_id"]
+        self.org_a = new_org(api)
+        self.org_b = new_org(api)
         self.a1 = self._department(api, self.org_a, "Engineering")
         self.a2 = self._department(api, self.org_a, "Sales")
         self.b1 = self._department(api, self.org_b, "Engineering")
@@ -185,7 +195,7 @@ def test_list_filters_by_organization_and_email_in_any_case(api, world):
 
 
 def test_lists_are_sorted_by_email_and_paged(api):
-    org = api.create_org(factories.organization())["organization_id"]
+    org = new_org(api)
     for local in ("carol", "Alice", "bob"):
         create_person(api, org, email=f"{local}@example.com")
     first = api("GET", PERSONS, params={"organization_id": org, "size": 2}).json()
@@ -264,7 +274,7 @@ def test_the_secret_id_never_appears_in_an_answer_or_on_disk(api, embedded, worl
 # ---- CSV import ---------------------------------------------------------------------------------------------------
 
 def test_a_good_csv_imports_every_row(api, world):
-    org = api.create_org(factories.organization())["organization_id"]
+    org = new_org(api)
     World._department(api, org, "Research")
     text = "\r\n".join([HEADER,
                         "ann@example.com,Ann,,Able,research,ann@old.example;a@example.org,high,ann-secret-1",
@@ -351,7 +361,7 @@ def test_a_csv_that_is_not_utf8_is_400(api, world):
 
 
 def test_application_csv_is_accepted_too(api):
-    org = api.create_org(factories.organization())["organization_id"]
+    org = new_org(api)
     response = import_csv(api, org, f"{HEADER}\n{unique_email()},A,,B,,,,\n", content_type="application/csv")
     assert response.status_code == 201 and response.json() == {"imported": 1}
 
@@ -438,3 +448,22 @@ def test_a_drao_cannot_import_persons_without_a_department(api, world, drao_clie
     response = import_csv(drao_client_a1, world.org_a, f"{HEADER}\n{unique_email('nodept')},N,,D,,,,\n")
     assert response.status_code in (400, 403), response.text
     assert count_persons(api, world.org_a) == before
+
+
+def test_a_persons_emails_must_be_in_domains_delegated_for_client(api):
+    org = new_org(api)
+    before = count_persons(api, org)
+    outside = api("POST", PERSONS, json=person_body(org, email="eve@not-delegated.example"))
+    assert outside.status_code == 422 and error_of(outside)["code"] == "email_not_delegated"
+    assert error_of(outside)["details"]["emails"] == {"eve@not-delegated.example": "not_delegated"}
+    alternative = api("POST", PERSONS, json=person_body(org, alternative_emails=["x@not-delegated.example"]))
+    assert alternative.status_code == 422
+    assert count_persons(api, org) == before                    # nothing recorded
+    person = create_person(api, org)
+    moved = api("PATCH", f"{PERSONS}/{person['person_id']}", json={"email": "pat@not-delegated.example"})
+    assert moved.status_code == 422 and error_of(moved)["code"] == "email_not_delegated"
+    assert api("GET", f"{PERSONS}/{person['person_id']}").json()["email"] == person["email"]
+    imported = import_csv(api, org, f"{HEADER}\n{unique_email()},A,,B,,,,\nz@not-delegated.example,Z,,Y,,,,\n")
+    assert imported.status_code == 400 and error_of(imported)["code"] == "csv_rows_invalid"
+    assert [r["row"] for r in error_of(imported)["details"]["rows"]] == [3]
+    assert count_persons(api, org) == before + 1

@@ -172,6 +172,9 @@ function csrPart(methods, keyTypes, names, keyFilename) {
                     pasteBox, makeBox);
   return {
     element,
+    setKeyTypes(list) {
+      keyType.replaceChildren(...list.map((k, i) => option(k.id, k.label, i === 0)));
+    },
     async csr() {
       const chosen = radios.find((r) => r.checked);
       if (!chosen || chosen.value === "provided") {
@@ -265,12 +268,12 @@ async function accountForm(formType) {
   function details(offer) {
     const account = offer.form_account;
     const profiles = offer.profiles;
-    let keyTypes = keyTypesOf(profiles[0]);
-    const choice = profileAndTerm(profiles, (p) => { keyTypes = keyTypesOf(p); });
+    const keyTypes = keyTypesOf(profiles[0]);
+    let csr = null;
+    const choice = profileAndTerm(profiles, (p) => { if (csr) csr.setKeyTypes(keyTypesOf(p)); });
     const parts = [h("h2", {}, account.name), ...choice.elements];
     const cn = h("input", { type: "text", testid: "common-name", maxlength: "300" });
     const sans = h("textarea", { testid: "sans", class: "short", spellcheck: "false" });
-    let csr = null;
     let withCsr = formType === "ssl" || formType === "device";
     const names = () => ({ commonName: cn.value.trim() || undefined, sans: splitNames(sans.value) });
     if (formType === "ssl" || formType === "device") {
@@ -330,10 +333,10 @@ async function deviceEndpointForm(uriExtension) {
   const email = h("input", { type: "email", autocomplete: "email", testid: "email", maxlength: "254" });
   const cn = h("input", { type: "text", testid: "common-name", maxlength: "300" });
   const sans = h("textarea", { testid: "sans", spellcheck: "false" });
-  let keyTypes = keyTypesOf(endpoint.profiles[0]);
-  const choice = profileAndTerm(endpoint.profiles, (p) => { keyTypes = keyTypesOf(p); });
+  let csr = null;
+  const choice = profileAndTerm(endpoint.profiles, (p) => { if (csr) csr.setKeyTypes(keyTypesOf(p)); });
   const names = () => ({ commonName: cn.value.trim() || undefined, sans: splitNames(sans.value) });
-  const csr = csrPart(["provided", "browser"], keyTypes, names, "device-key.pem");
+  csr = csrPart(["provided", "browser"], keyTypesOf(endpoint.profiles[0]), names, "device-key.pem");
   const send = h("button", { type: "button", testid: "form-submit" }, "Request certificate");
   const errors = h("div", { testid: "submit-errors" });
   const body = h("div", { testid: "endpoint-form" },

@@ -15,6 +15,8 @@ import "./screens/cas.js";
 import "./screens/ssl.js";
 import "./screens/acme-accounts.js";
 import "./screens/certificates.js";
+import "./screens/enrollment-accounts.js";
+import "./screens/key-escrow.js";
 import "./screens/outbox.js";
 
 const root = document.getElementById("app");

@@ -9,7 +9,7 @@
 // And the recovery panel of an escrowed client certificate's page (certificates.js): ask with a reason; approve
 // when another administrator asked (dual control); receive the key as PKCS#12 with the master private key.
 import { api } from "../api.js";
-import { actionButton, clear, copyButton, definitionList, errorBox, field, fmtDate, form, h, notice, section,
+import { actionButton, clear, copyButton, definitionList, errorBox, field, fmtDate, form, h, notice,
          uid } from "../ui.js";
 
 const MIN_PASSPHRASE = 12;       // services/enrollment/escrow.py MIN_PASSPHRASE (the server refuses shorter ones)
@@ -40,7 +40,7 @@ function privateKeyPanel(org, answer) {
                                                          "application/x-pem-file") },
                      "Download the private key");
   return h("div", { class: "secret-once escrow-secret", role: "status", "data-testid": "escrow-private-key-panel" },
-    h("p", {}, h("strong", {}, "The master private key — shown this once."), " ",
+    h("p", {}, h("strong", {}, "The master private key of this organization."), " ",
       answer.note || "Certplane does not keep it: store it offline now. Without it no escrowed key can be recovered."),
     h("p", { "data-testid": "escrow-never-again" }, "It is never shown again: not after a reload, not to anyone. ",
       "It is encrypted with the passphrase you typed; you need both to recover a key."),

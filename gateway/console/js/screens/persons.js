@@ -238,6 +238,18 @@ function showReport(report, error, text, importGood) {
 }
 
 // ---- the person's page ---------------------------------------------------------------------------------------
+// The person's valid client certificates (X-Total-Count), or null when this admin may not list client certificates.
+async function validClientCertificates(personId) {
+  try {
+    const response = await api("GET", "/api/v1/client", { query: { person_id: personId, status: "valid", size: 1 },
+                                                          raw: true });
+    const total = Number(response.headers.get("X-Total-Count"));
+    return Number.isFinite(total) ? total : null;
+  } catch (ignored) {
+    return null;
+  }
+}
+
 screen({
   path: "/persons/:id",
   title: "Person",
@@ -265,13 +277,19 @@ screen({
         if (!Object.keys(changes).length) return "Nothing changed.";
         const identity = IDENTITY.filter((k) => k in changes);
         if (identity.length) {
-          const ok = await confirmDialog(`Change the ${identity.map((k) => IDENTITY_WORDS[k]).join(", ")} of ${name}?`, {
-            confirmLabel: "Change and revoke",
-            body: h("p", { "data-testid": "revoke-warning" },
-              "This revokes the person's client certificates: they no longer name the person. " +
-              "The person enrolls again afterwards."),
-          });
-          if (!ok) return "Not saved.";
+          // how many valid client certificates the change revokes (null: this admin may not count them)
+          const valid = await validClientCertificates(id);
+          if (valid === null || valid > 0) {
+            const words = valid === null
+              ? "This revokes the person's client certificates: they no longer name the person."
+              : `${valid} client certificate${valid === 1 ? "" : "s"} of this person will be revoked: ` +
+                `${valid === 1 ? "it no longer names" : "they no longer name"} the person.`;
+            const ok = await confirmDialog(`Change the ${identity.map((k) => IDENTITY_WORDS[k]).join(", ")} of ${name}?`, {
+              confirmLabel: "Change and revoke",
+              body: h("p", { "data-testid": "revoke-warning" }, words, " The person enrolls again afterwards."),
+            });
+            if (!ok) return "Not saved.";
+          }
         }
         Object.assign(person, await api("PATCH", `/api/v1/persons/${id}`, { json: changes }));
         ctx.refresh();
