@@ -236,7 +236,8 @@ class PublicFormRoutes:
                                by, bool(account["auto_approve"]), str(uuid.uuid4()), email)["ssl"]
             return _answer(found, "ssl", found["ssl_id"], email)
         if form_type == "device":
-            body.update(common_name=payload.get("common_name"), sans=payload.get("sans") or [], comments=payload.get("comments"))
+            body.update(common_name=payload.get("common_name"), sans=payload.get("sans") or [],
+                        comments=payload.get("comments"))
         found = self._call(self.enrollment_rpc, "request_with_csr", cert_type, body, by,
                            bool(account["auto_approve"]), None, email, None, "form")["certificate"]
         return _answer(found, cert_type, found["cert_id"], email)

@@ -13,7 +13,7 @@ from pkilint.pkix import certificate
 
 from contracts.errors import InvalidRequest, PolicyViolation
 from services.ca import hierarchy, lint
-from services.ca.hierarchy import DEFAULT_ISSUING, default_issuing_for
+from services.ca.hierarchy import default_issuing_for
 from services.ca.service import CaService, CaTools
 from services.runtime.config import load_settings
 from services.runtime.nameko_glue import StoreHandle, open_database

@@ -7,7 +7,7 @@ from services.enrollment import certs_domain as domain
 from services.enrollment import escrow
 from services.enrollment.certs_events import (CertApplied, CertApproved, CertIssued, CertKeyRecovered,
                                               CertRequested, CertRevoked, EscrowInitialized)
-from tests.unit.enrollment.test_certs_rules import CERT, NOW
+from tests.unit.enrollment.test_certs_rules import CERT
 
 ON = {"enabled": True, "recovery_by_mrao": True, "recovery_by_organization_admins": False}
 OFF = {"enabled": False}
