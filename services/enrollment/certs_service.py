@@ -102,6 +102,8 @@ class CertEntrypoints:
             emails = emails[:1]                                  # the collection mail's address
             rules.subject_for("code_signing", None, subject)      # an organization without L/ST: 422 at once
         self._check_emails(organization_id, department_id, emails, now, cert_type)
+        if self.store.load(cert_stream(cert_id)):               # a retried call: its token stays the mailed one
+            raise Conflict("a request with this id exists", code="cert_exists")
         token = secrets.token_urlsafe(24)                       # 192 bits: the link is the credential
         invited = CertInvited(cert_id, cert_type, organization_id, department_id, str(values["profile_id"]),
                               values["term_days"], str(person["person_id"]), emails[0], emails, _person_name(person),
@@ -206,7 +208,7 @@ class CertEntrypoints:
                 "allow_empty_password": bool(state.invitation and state.invitation.allow_empty_password),
                 "key_generation": ["browser", "server"] if row["cert_type"] == "client" else ["browser", "provided"],
                 "open": still_open,
-                "server_key_ready": self.sealed_keys.get(row["cert_id"]) is not None}
+                "server_key_ready": row["key_origin"] == "server"}
 
     @rpc(expected_exceptions=EXPECTED)
     def answer_invitation(self, token: str, payload: dict) -> dict:
@@ -224,6 +226,7 @@ class CertEntrypoints:
             raise InvalidRequest("send either a CSR (a key made in your browser) or a password (the server makes "
                                  "the key)", {"csr": ["one of csr or password"]}, code="csr_or_password")
         profile = self._profile_of_type(invitation.profile_id, invitation.cert_type)
+        master = None
         if values["password"] is not None:
             if invitation.cert_type != "client":
                 raise InvalidRequest("a code-signing key is made by its holder (on a token or in the browser): send "
@@ -232,9 +235,11 @@ class CertEntrypoints:
             master = self._escrow_key_for(invitation.organization_id)
             key = keys.make_key()
             csr_text, origin = keys.csr_for(key, invitation.email), "server"
-            self.sealed_keys.keep(cert_id, keys.seal(key, token, values["password"], cert_id))
+            # kept under the key's own reference: of two answers racing, the loser's key never replaces the winner's
+            ref = keys.key_ref(cert_id, key.public_key())
+            self.sealed_keys.keep(ref, keys.seal(key, token, values["password"], cert_id))
             if master is not None:               # encrypted to the master key before anything is recorded
-                self.escrowed_keys.keep(cert_id, escrow.escrow(key, master.public_key_pem, cert_id))
+                self.escrowed_keys.keep(ref, escrow.escrow(key, master.public_key_pem, cert_id))
         else:
             if invitation.cert_type == "client" and self._escrow_key_for(invitation.organization_id) is not None:
                 raise PolicyViolation("this organization escrows client keys: let the server make the key (a key "
@@ -255,7 +260,7 @@ class CertEntrypoints:
                                   invitation.profile_id, invitation.term_days, common_name, [], emails,
                                   parsed.key_type, origin, csr_pem(parsed.der), subject, invitation.person_id,
                                   invitation.name, invitation.email, invitation.invited_by, "invitation", {},
-                                  invitation.comments, origin == "server" and self.escrowed_keys.get(cert_id) is not None)
+                                  invitation.comments, origin == "server" and master is not None)
         answer = self._record_request(requested, profile, invitation.auto_approve)
         self.invitation_tokens.forget(cert_id)       # answered: the link now only downloads (with the password)
         return answer
@@ -265,12 +270,12 @@ class CertEntrypoints:
         """The PKCS#12 of a server-made key, through the invitation link and with the person's password: the
         first download moves `issued` to `downloaded`."""
         row = self._by_token(token)
-        kept = self.sealed_keys.get(row["cert_id"])
-        if kept is None:
-            raise NotFound.of("key", row["cert_id"])
         if row["status"] not in ("issued", "downloaded"):
             raise InvalidRequest(f"the certificate is {row['status']}, not issued yet", {"status": [row["status"]]},
                                  code=f"cert_{row['status']}")
+        kept = self.sealed_keys.get(keys.key_ref_of_certificate(row["cert_id"], row["certificate_pem"]))
+        if kept is None:
+            raise NotFound.of("key", row["cert_id"])
         key = keys.unseal(kept, token, password or "", row["cert_id"])
         content = keys.pkcs12_of(key, row["certificate_pem"], list(row["chain_pem"] or []), password or "",
                                  display_name(row))
@@ -376,13 +381,13 @@ class CertEntrypoints:
         cert_id = parse_id(cert_id, "certificate")
         state = self._cert_state(cert_id)
         domain.decide_recover(state, cert_id, recovered_by, RECOVERY_REASON)        # refuse before any work
-        kept = self.escrowed_keys.get(cert_id)
+        row = self._cert_record(cert_id)
+        kept = self.escrowed_keys.get(keys.key_ref_of_certificate(cert_id, row["certificate_pem"] or ""))
         if kept is None:
             raise Conflict("the escrowed key is missing from this installation's database", {"cert_id": ["lost"]},
                            code="escrowed_key_missing")
         master = escrow.load_master_key(values["master_private_key_pem"], values["passphrase"])
         key = escrow.recover(kept, master, cert_id)
-        row = self._cert_record(cert_id)
         content = keys.pkcs12_of(key, row["certificate_pem"], list(row["chain_pem"] or []),
                                  values["pkcs12_password"], display_name(row))
         if state.status in domain.IN_USE:

@@ -13,6 +13,7 @@ binds a key to two secrets."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 
 from cryptography import x509
@@ -80,10 +81,18 @@ def pkcs12_of(key, certificate_pem: str, chain_pem: list[str], password: str, fr
                                                  encryption)
 
 
-def public_key_matches(key, certificate_pem: str) -> bool:
-    certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    return certificate.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
+def key_ref(cert_id: str, public_key) -> str:
+    """Where a server-made key of this request is kept: the request and its key's SubjectPublicKeyInfo digest
+    (two answers racing keep two keys; the certificate names the one that counts)."""
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"{cert_id}:{hashlib.sha256(spki).hexdigest()[:16]}"
+
+
+def key_ref_of_certificate(cert_id: str, certificate_pem: str) -> str:
+    """key_ref of the key an issued certificate certifies ("" when there is no certificate: found nowhere)."""
+    if not certificate_pem:
+        return ""
+    return key_ref(cert_id, x509.load_pem_x509_certificate(certificate_pem.encode()).public_key())
 
 
 def _b64(data: bytes) -> str:

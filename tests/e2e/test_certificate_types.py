@@ -35,6 +35,7 @@ def world(cp):
     other = api.create_org({"name": "Types Other Org", **ORG})
     org_id, other_id = org["organization_id"], other["organization_id"]
     for name, types, target in (("types-e2e.example.com", ["ssl", "client", "code_signing"], org_id),
+                                ("client-only-types.example.com", ["client"], org_id),
                                 ("elsewhere-types.example.com", ["ssl", "client"], other_id)):
         created = api("POST", "/api/v1/domains", json={"name": name, "delegations": [
             {"organization_id": target, "cert_types": types}]})
@@ -259,15 +260,20 @@ def test_an_invited_person_gets_a_pkcs12_that_signs_mail_which_verifies(cp, worl
     assert cp.api("GET", f"/api/v1/client/{invited['cert_id']}").json()["revocation_reason"] == "superseded"
 
 
-def test_an_email_outside_the_delegated_client_domains_is_refused(cp, world):
-    before = _count(cp.api, "client")
-    person = _person(cp, world, "bob@elsewhere-types.example.com")
-    answer = cp.api("POST", "/api/v1/client", json={
-        "person_id": person["person_id"], "profile_id": world["profiles"]["Private Client (S/MIME)"]["profile_id"],
+def test_an_email_outside_the_delegated_domains_is_refused(cp, world):
+    before = _count(cp.api, "client"), _count(cp.api, "cscert")
+    # a person's emails must be in the organization's client domains: refused already when the person is made
+    outside = cp.api("POST", "/api/v1/persons", json={"organization_id": world["org"], "first_name": "Bob",
+                                                      "last_name": "B", "email": "bob@elsewhere-types.example.com"})
+    assert outside.status_code == 422 and outside.json()["error"]["code"] == "email_not_delegated"
+    # a code-signing invitation needs the person's domain delegated for code signing too
+    person = _person(cp, world, "carl@client-only-types.example.com")
+    answer = cp.api("POST", "/api/v1/cscert/invitations", json={
+        "person_id": person["person_id"], "profile_id": world["profiles"]["Private Code Signing"]["profile_id"],
         "term_days": 365})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["code"] == "email_not_delegated"
-    assert _count(cp.api, "client") == before
+    assert (_count(cp.api, "client"), _count(cp.api, "cscert")) == before
 
 
 def test_an_unknown_invitation_link_is_404_and_a_declined_one_is_used(cp, world):

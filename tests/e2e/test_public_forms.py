@@ -7,6 +7,7 @@ counted), a code with control characters or of 10,000 characters (400), an email
 domains (422), a profile the form does not offer (422), an account of another type (404). The pages are served
 with the console's CSP."""
 import re
+import subprocess
 import time
 
 import pytest
@@ -166,7 +167,6 @@ def test_a_client_form_sends_an_invitation_that_gives_a_pkcs12(cp, world, accoun
     p12 = public(cp)("POST", f"/forms/api/invitations/{token}/download", json={"password": PASSWORD})
     assert p12.status_code == 200
     (tmp_path / "ada.p12").write_bytes(p12.content)
-    import subprocess
     info = subprocess.run(["openssl", "pkcs12", "-info", "-in", str(tmp_path / "ada.p12"), "-passin",
                            f"pass:{PASSWORD}", "-noenc"], capture_output=True, text=True, timeout=60)
     assert info.returncode == 0 and "BEGIN CERTIFICATE" in info.stdout, info.stderr
@@ -247,7 +247,7 @@ def test_five_wrong_codes_lock_the_account_and_then_the_right_one_is_refused(cp,
 
 def test_a_cross_origin_post_is_403_and_not_counted(cp, world, accounts):
     before = count(cp, "client")
-    evil = public(cp)("POST", f"/forms/api/client/requests", headers={"Origin": "https://evil.example"}, json={
+    evil = public(cp)("POST", "/forms/api/client/requests", headers={"Origin": "https://evil.example"}, json={
         "form_account_id": accounts["client"], "access_code": "wrong wrong", "email": f"x@{DOMAIN}",
         "first_name": "A", "last_name": "B"})
     assert evil.status_code == 403 and error_of(evil)["code"] == "cross_origin"

@@ -225,7 +225,8 @@ function profileAndTerm(profiles, onProfile) {
 function answerBox(answer) {
   return h("div", { class: "done", testid: "form-answer" },
            h("p", {}, "Status: ", h("span", { class: "status", testid: "form-answer-status" }, answer.status)),
-           h("p", { testid: "form-answer-message" }, answer.message.charAt(0).toUpperCase() + answer.message.slice(1) + "."));
+           h("p", { testid: "form-answer-message" },
+             `${answer.message.charAt(0).toUpperCase()}${answer.message.slice(1)}.`));
 }
 
 // ---- /forms/<type>?account=<id> ---------------------------------------------------------------------------------
@@ -341,7 +342,8 @@ async function deviceEndpointForm(uriExtension) {
   const errors = h("div", { testid: "submit-errors" });
   const body = h("div", { testid: "endpoint-form" },
                  endpoint.help_text ? h("p", { class: "help", testid: "help-text" }, endpoint.help_text) : null,
-                 endpoint.help_link_text ? h("p", { class: "hint", testid: "help-link" }, endpoint.help_link_text) : null,
+                 endpoint.help_link_text
+                   ? h("p", { class: "hint", testid: "help-link" }, endpoint.help_link_text) : null,
                  field("Email", email, "The mail with the certificate's download link goes there."),
                  ...choice.elements, field("Common name", cn, "A DNS name, or the device's name."),
                  field("Subject alternative names", sans, "DNS names or IP addresses, one per line."),
@@ -399,7 +401,8 @@ async function invitationPage(token) {
       how.append(h("label", {}, radios[method], " ", labels[method] || method));
     }
     radios[methods[0]].checked = true;
-    const password = h("input", { type: "password", autocomplete: "new-password", testid: "password", maxlength: "128" });
+    const password = h("input", { type: "password", autocomplete: "new-password", testid: "password",
+                                  maxlength: "128" });
     const confirm = h("input", { type: "password", autocomplete: "new-password", testid: "password-confirm",
                                  maxlength: "128" });
     const serverBox = h("div", {}, field("Password", password, invitation.allow_empty_password
