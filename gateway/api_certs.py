@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from contracts import access
 from contracts import certificates as contract
+from contracts.enrollment import RenewV1
 from contracts.errors import Forbidden, InvalidRequest, NotFound
 from gateway import schemas, views
 from gateway.api_ssl import CSR_UPLOAD, _file
@@ -248,6 +249,22 @@ class TypedCertificateRoutes:
         self._visible_cert(scope, resource, cert_id)
         answer = self._call(self.enrollment_rpc, "revoke_cert", cert_id, scope.principal.admin_id, payload)
         return json_response(200, answer["certificate"])
+
+    @api("POST", _ONE + "/renew", doc=Operation(
+        "Renew: a new request with the same details — device and code signing with a new CSR (`csr`) or the stored "
+        "one (the same key); client a new invitation to the same person. The profile's approval applies as to any "
+        "request.", TAG, body=RenewV1, responses={201: (contract.CertificateV1, "requested, invited or issued"),
+                                                  202: (contract.CertificateV1, "applied: the certificate follows"),
+                                                  422: (schemas.Error, "a rule refuses it now (names, key, term), "
+                                                                       "or the CA did (recorded as failed)")}))
+    def renew_cert(self, request: Request, resource: str, cert_id: str):
+        scope = self._begin(request)
+        payload = self._optional_body(request, RenewV1())
+        self._visible_cert(scope, resource, cert_id)
+        via = "console" if "csrf_token" in scope.principal.extra else "api"
+        answer = self._call(self.enrollment_rpc, "renew_cert", cert_id, scope.principal.admin_id, payload,
+                            str(uuid.uuid4()), self._admin_email(scope.principal.admin_id), via)
+        return certificate_answer(answer["certificate"], 201)
 
     @api("GET", _ONE + "/download", doc=Operation(
         "Download the certificate (pem, der, chain, fullchain, p7b; never a key: a server-made key leaves only as "

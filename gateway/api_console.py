@@ -84,11 +84,12 @@ def build() -> str:
 
 @functools.cache
 def _page() -> tuple[bytes, str, str]:
-    """index.html with its file URLs under /console/<build>/ and a modulepreload for every module."""
+    """index.html with its file URLs under /console/<build>/ and a modulepreload for every module of the console
+    (not the public forms' scripts under forms/)."""
     prefix = f"/console/{build()}/"
     text = (ROOT / "index.html").read_text().replace('"/console/', f'"{prefix}')
     preloads = "".join(f'  <link rel="modulepreload" href="{prefix}{p.relative_to(ROOT).as_posix()}">\n'
-                       for p in _served() if p.suffix == ".js")
+                       for p in _served() if p.suffix == ".js" and p.relative_to(ROOT).parts[0] != "forms")
     content = text.replace("</head>", preloads + "</head>", 1).encode()
     return content, hashlib.sha256(content).hexdigest(), TYPES[".html"]
 

@@ -32,6 +32,7 @@ from nameko.rpc import rpc
 
 from contracts import certificate_rules as rules
 from contracts import certificates as contract
+from contracts.enrollment import RenewV1
 from contracts.errors import EXPECTED, Conflict, InvalidRequest, NotFound, PolicyViolation
 from services.enrollment import certs_domain as domain
 from services.enrollment import escrow, invitation_csv, keys, profiles
@@ -155,6 +156,41 @@ class CertEntrypoints:
                                   email, requested_by, requested_via, dict(values["custom_fields"]),
                                   values["comments"])
         return self._record_request(requested, profile, auto_approve)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def renew_cert(self, cert_id: str, requested_by: str, payload: dict | None = None, new_cert_id: str | None = None,
+                   requester_email: str | None = None, requested_via: str = "api") -> dict:
+        """A new request with the details of an issued (or revoked, or expired) certificate: device and code
+        signing with a new CSR (contracts.enrollment.RenewV1) or the stored one, which keeps the key; client a new
+        invitation to the same person and emails (the person makes or gets a new key). It goes through the
+        profile's approval like any request."""
+        values = load_payload(RenewV1(), payload or {})
+        cert_id = parse_id(cert_id, "certificate")
+        state = self._cert_state(cert_id)
+        if not state.exists:
+            raise NotFound.of("certificate", cert_id)
+        if state.status not in domain.IN_USE + (domain.Status.REVOKED,) or state.request is None:
+            raise Conflict(f"the request is {state.status}; only an issued certificate can be renewed",
+                           {"status": str(state.status)}, code=f"cert_{state.status}")
+        old = state.request
+        if old.cert_type == "client":
+            if values["csr"]:
+                raise InvalidRequest("a client certificate is renewed by a new invitation: the person makes the key",
+                                     {"csr": ["not for client certificates"]}, code="csr_not_allowed")
+            person = {"person_id": old.person_id, "organization_id": old.organization_id,
+                      "department_id": old.department_id, "email": old.emails[0] if old.emails else old.email,
+                      "alternative_emails": list(old.emails[1:]), "first_name": old.name}
+            return self.invite_person("client", {"person_id": old.person_id, "profile_id": old.profile_id,
+                                                 "term_days": old.term_days, "comments": old.comments},
+                                      person, requested_by, new_cert_id, requested_via)
+        again = {"organization_id": old.organization_id, "department_id": old.department_id,
+                 "profile_id": old.profile_id, "term_days": old.term_days, "csr": values["csr"] or old.csr_pem,
+                 "common_name": old.common_name, "sans": list(old.sans), "custom_fields": dict(old.custom_fields),
+                 "comments": old.comments, "person_id": old.person_id}
+        person = ({"person_id": old.person_id, "organization_id": old.organization_id, "email": old.email,
+                   "first_name": old.name} if old.person_id else None)
+        return self.request_with_csr(old.cert_type, again, requested_by, False, new_cert_id,
+                                     requester_email or old.email, person, requested_via)
 
     @rpc(expected_exceptions=EXPECTED)
     def check_invitation_csv(self, cert_type: str, organization_id: str, profile_id: str, content: str) -> dict:

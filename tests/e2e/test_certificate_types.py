@@ -454,3 +454,29 @@ def test_code_signing_invitations_from_csv_are_all_or_nothing(cp, world):
     assert good.status_code == 201, good.text
     assert good.json()["invited"] == 2 and _count(cp.api, "cscert") == before + 2
     _invitation_link(cp, "csv1@types-e2e.example.com")
+
+
+def test_device_and_code_signing_renew_with_the_same_key_and_a_client_renewal_is_a_new_invitation(cp, world):
+    devices = [c for c in cp.api("GET", "/api/v1/device").json()["items"] if c["status"] in ("issued", "downloaded")]
+    assert devices
+    old = devices[0]
+    renewed = cp.api("POST", f"/api/v1/device/{old['cert_id']}/renew")
+    assert renewed.status_code == 201, renewed.text
+    new = renewed.json()
+    assert new["cert_id"] != old["cert_id"] and new["status"] == "issued"
+    assert (new["common_name"], new["custom_fields"], new["profile_id"]) == (
+        old["common_name"], old["custom_fields"], old["profile_id"])
+    old_pem = cp.api("GET", f"/api/v1/device/{old['cert_id']}/download").content
+    new_pem = cp.api("GET", f"/api/v1/device/{new['cert_id']}/download").content
+    assert x509.load_pem_x509_certificate(old_pem).public_key() == x509.load_pem_x509_certificate(new_pem).public_key()
+    waiting = [c for c in cp.api("GET", "/api/v1/client").json()["items"] if c["status"] == "invited"]
+    assert cp.api("POST", f"/api/v1/client/{waiting[0]['cert_id']}/renew").status_code == 409   # nothing issued yet
+    person = _person(cp, world, "renewing@types-e2e.example.com")
+    invited = _invite(cp, world, person)
+    token = _invitation_link(cp, "renewing@types-e2e.example.com")
+    cp.api.as_token(None)("POST", f"/forms/api/invitations/{token}", json={"password": PASSWORD})
+    assert world["approver"]("POST", f"/api/v1/client/{invited['cert_id']}/approve").json()["status"] == "issued"
+    again = cp.api("POST", f"/api/v1/client/{invited['cert_id']}/renew")
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "invited" and again.json()["person_id"] == person["person_id"]
+    assert again.json()["emails"] == ["renewing@types-e2e.example.com"]
