@@ -83,7 +83,9 @@ def json_routes(cp, world) -> list[tuple[str, str]]:
             if "application/json" not in operation.get("requestBody", {}).get("content", {}):
                 continue
             for parameter in [p for p in operation.get("parameters", []) if p["in"] == "path"] or []:
-                path = path.replace("{%s}" % parameter["name"], known.get(parameter["name"], str(uuid.uuid4())))
+                offered = parameter.get("schema", {}).get("enum")         # e.g. {resource}: client|cscert|device
+                path = path.replace("{%s}" % parameter["name"], offered[0] if offered else
+                                    known.get(parameter["name"], str(uuid.uuid4())))
             while "{" in path:              # a path parameter the operation did not list
                 name = path[path.index("{") + 1:path.index("}")]
                 path = path.replace("{%s}" % name, known.get(name, str(uuid.uuid4())))

@@ -35,12 +35,17 @@ def test_ca_init_writes_to_the_ca_schema_once_and_checks_the_kek(tmp_path):
 
         engine = sa.create_engine(url)
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT ca_id, key_algorithm, sha256_fingerprint FROM ca.cas")).all()
+            rows = conn.execute(sa.text("SELECT ca_id, key_algorithm, sha256_fingerprint FROM ca.cas WHERE name IN "
+                                        "('Certplane Root CA', 'Certplane Issuing CA')")).all()
+            type_cas = conn.execute(sa.text("SELECT name, key_algorithm FROM ca.cas WHERE name NOT IN "
+                                            "('Certplane Root CA', 'Certplane Issuing CA')")).all()
             wrapped = conn.execute(sa.text("SELECT count(*) FROM ca.ca_keys")).scalar()
         engine.dispose()
         assert sorted(rows) == sorted((made[k]["ca_id"], "ec-p384", made[k]["sha256_fingerprint"])
                                       for k in ("root", "issuing"))
-        assert wrapped == 2
+        # beside them the S/MIME and code-signing issuing CAs, of the root's algorithm
+        assert sorted(type_cas) == [("Certplane Code Signing CA", "ec-p384"), ("Certplane S/MIME CA", "ec-p384")]
+        assert wrapped == 4
         assert not any(tmp_path.iterdir())                   # no KEK file, no SQLite: nothing under var/
 
         other_kek = {**env, "CERTPLANE_CA_KEK": base64.b64encode(secrets.token_bytes(32)).decode()}

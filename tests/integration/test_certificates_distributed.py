@@ -80,9 +80,12 @@ def second_gateway(cluster, tmp_path):
 def test_one_hierarchy_with_encrypted_keys_and_a_certificate_revoked_in_ocsp_and_crl(cluster, certificate_services,
                                                                                      second_gateway):
     cas = _wait(lambda: cluster.http("GET", "/api/v1/cas").json().get("items"), "the CAs exist")
-    assert sorted(c["kind"] for c in cas) == ["issuing", "root"]        # two replicas, one hierarchy
+    # two replicas, one hierarchy: the root, the TLS issuing CA, and the S/MIME and code-signing issuing CAs
+    cas = _wait(lambda: len(cluster.http("GET", "/api/v1/cas").json().get("items", [])) == 4 and
+                cluster.http("GET", "/api/v1/cas").json()["items"], "the type CAs exist")
+    assert sorted(c["kind"] for c in cas) == ["issuing", "issuing", "issuing", "root"]
     with cluster.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM ca.cas")).scalar() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM ca.cas")).scalar() == 4
         wrapped = [bytes(r[0]) for r in conn.execute(sa.text("SELECT wrapped FROM ca.ca_keys"))]
     assert wrapped and all(b"PRIVATE KEY" not in w and len(w) > 32 for w in wrapped)
 
