@@ -16,6 +16,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from contracts.ca import LEAF_REVOCATION_REASONS
 from contracts.common import text
+# approve, decline and revoke take what an SSL request's do
+from contracts.enrollment import ApproveV1, DeclineV1, RevokeV1  # noqa: F401 (re-exported)
 
 # the certificate types of this aggregate, and the REST resource each is under (SCM's names: /smime → client)
 CERT_TYPES = ("client", "code_signing", "device")
@@ -122,27 +124,6 @@ class PasswordV1(Schema):
         unknown = RAISE
 
     password = password_field(required=True)
-
-
-class ApproveV1(Schema):
-    class Meta:
-        unknown = RAISE
-
-    message = text(1024, allow_none=True, load_default=None)
-
-
-class DeclineV1(Schema):
-    class Meta:
-        unknown = RAISE
-
-    reason = text(1024, required=True)
-
-
-class RevokeV1(Schema):
-    class Meta:
-        unknown = RAISE
-
-    reason = fields.String(load_default="unspecified", validate=validate.OneOf(LEAF_REVOCATION_REASONS))
 
 
 class InitializeEscrowV1(Schema):
