@@ -242,13 +242,7 @@ class EnrollmentFormRoutes:
     def _form_place(self, scope, cert_type: str, organization_id: str, department_id: str | None) -> None:
         """The organization (and department) exist, are visible and belong together — else 404; and the caller
         manages certificates of `cert_type` there — else 403."""
-        scope.organization(organization_id)
-        if self._directory_read(lambda d, c: d.organization_name(c, organization_id)) is None:
-            raise NotFound.of("organization", organization_id)
-        if department_id is not None:
-            scope.department(organization_id, department_id)
-            if self._dept_org_of([department_id])(department_id) != organization_id:
-                raise NotFound.of("department", department_id)
+        self._existing_place(scope, organization_id, department_id)      # as for an ACME account (api_acme_accounts)
         if not access.sees_certificates(scope.principal, cert_type, organization_id, department_id):
             where = f"department {department_id}" if department_id else f"organization {organization_id}"
             raise Forbidden(f"this needs an MRAO role, or an RAO or DRAO role of type {cert_type} for this "
