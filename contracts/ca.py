@@ -76,6 +76,30 @@ class IssueCertificateV2(Schema):
     dry_run = fields.Boolean(load_default=False, metadata={"description": "lint only: nothing recorded or signed"})
 
 
+SERVICE_PURPOSES = ("scep_ra", "tls_server")
+SERVICE_CERT_MAX_DAYS = 397
+
+
+class IssueServiceCertificateV1(Schema):
+    """Certplane's own certificates, signed by one of its issuing CAs for a server of its own (never a subscriber):
+    `scep_ra` — the SCEP registration authority's (RSA key; keyUsage digitalSignature + keyEncipherment: it signs
+    CertRep messages and devices encrypt their requests to it; no EKU), `tls_server` — the EST listener's TLS
+    certificate (EKU serverAuth; no CA/Browser Forum policy: it is not a public certificate). Linted with RFC
+    5280's rules before signing, recorded as any issuance."""
+    class Meta:
+        unknown = RAISE
+
+    purpose = fields.String(required=True, validate=validate.OneOf(SERVICE_PURPOSES))
+    csr_pem = fields.String(required=True, validate=validate.Length(min=1, max=65536))
+    common_name = fields.String(required=True, validate=[validate.Length(min=1, max=64),
+                                                         validate.Regexp(r"^[^\x00-\x1f\x7f]+$")])
+    dns_names = fields.List(fields.String(validate=validate.Length(min=1, max=253)), load_default=list,
+                            validate=validate.Length(max=20))
+    ip_addresses = fields.List(fields.IP(), load_default=list, validate=validate.Length(max=20))
+    ca_id = fields.UUID(allow_none=True, load_default=None, metadata={"description": "null: the default issuing CA"})
+    days = fields.Integer(load_default=365, validate=validate.Range(min=1, max=SERVICE_CERT_MAX_DAYS))
+
+
 class CreateIssuingCaV1(Schema):
     """POST /api/v1/cas: another issuing CA under an existing root (e.g. one per business unit or key type)."""
     class Meta:

@@ -206,6 +206,8 @@ class CertificateV1(Schema):
     revocation_reason = fields.String(allow_none=True)
     invitation_expires_at = fields.String(allow_none=True)
     escrowed = fields.Boolean(required=True, metadata={"description": "its key is escrowed (key escrow)"})
+    endpoint_id = fields.String(allow_none=True, metadata={
+        "description": "device: the enrollment endpoint it came through (web form, SCEP, EST)"})
     recovery = fields.Dict(allow_none=True, metadata={"description": "a key recovery: {status: requested | "
                                                                      "approved | recovered, requested_by, "
                                                                      "approved_by, reason}"})
@@ -268,6 +270,10 @@ class CertRequestedV1(_Event):
     comments = fields.String(allow_none=True)
     escrowed = fields.Boolean(load_default=False, metadata={"description": "the key is escrowed, encrypted to the "
                                                                            "organization's master key"})
+    endpoint_id = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "device: the device enrollment endpoint it came through (web form, SCEP, EST)"})
+    protocol_ref = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "the protocol's own reference of the request (SCEP: the transactionID)"})
 
 
 class CertApprovedV1(_Event):

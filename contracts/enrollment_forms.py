@@ -10,9 +10,14 @@ own database (services/runtime/kept_secrets.py), never in an event; events say o
 Wrong codes are counted (`form_access_failed.v1`, as identity's admin_login_failed.v1): after
 `form_access_max_failures` consecutive ones the account is locked for `form_access_lockout_seconds`.
 
-A **device enrollment endpoint** is where devices (and their administrators) enroll: a `web_form` now; issue 16
-adds `scep` and `est` to ENDPOINT_TYPES (its SCEP/EST servers find an endpoint by its URI extension). Its form URL is
-`<base_url>/forms/device/<uri_extension>`; the extension is unique among endpoints.
+A **device enrollment endpoint** is where devices (and their administrators) enroll: a `web_form` (its form URL
+is `<base_url>/forms/device/<uri_extension>`), an `scep` server (RFC 8894, `<base_url>/scep/<uri_extension>`) or an
+`est` server (RFC 7030, `<est_base_url>/.well-known/est/<uri_extension>/`); the extension is unique among endpoints.
+An scep or est endpoint has a credential made by the server when it is created (and again when rotated), answered
+once: the SCEP challenge password, or the EST HTTP Basic password (the username is the URI extension). Enrollment
+keeps only its SHA-256 (it has 120 random bits: a slow password hash buys nothing) in a table of its own database;
+events say only when it was set. An administrator may also issue **one-time challenges** for single devices: each
+works once (as the SCEP challenge password, or as the EST Basic password under any username) until it expires.
 """
 from __future__ import annotations
 
@@ -30,8 +35,13 @@ CSR_GENERATION_BY_TYPE = {"ssl": CSR_GENERATION, "client": CSR_GENERATION, "code
 ACCOUNT_STATUSES = ("active", "disabled")
 ACCESS_CODE_MIN, ACCESS_CODE_MAX = 8, 128
 MAX_PROFILES = 20
-# web_form now; issue 16 appends "scep" and "est" (its servers look endpoints up by uri_extension)
-ENDPOINT_TYPES = ("web_form",)
+ENDPOINT_TYPES = ("web_form", "scep", "est")
+PROTOCOL_ENDPOINT_TYPES = ("scep", "est")             # the ones with a credential
+CREDENTIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"   # no 0/O, 1/l/I
+CREDENTIAL_LENGTH = 24                                # ~140 bits
+CHALLENGE_HOURS_DEFAULT, CHALLENGE_HOURS_MAX = 24, 720
+CHALLENGE_STATUSES = ("issued", "used", "expired")
+SCEP_PATH, EST_PATH = "/scep/", "/.well-known/est/"
 ENDPOINT_STATUSES = ("active", "disabled")
 URI_EXTENSION_PATTERN = r"^[a-z0-9-]{3,64}$"
 URI_EXTENSION_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -186,7 +196,8 @@ class _EndpointSettings(Schema):
 
 class CreateDeviceEndpointV1(_EndpointSettings):
     type = fields.String(load_default="web_form", validate=validate.OneOf(ENDPOINT_TYPES), metadata={
-        "description": "web_form (scep and est come with issue 16)"})
+        "description": "web_form (a form at /forms/device/<uri_extension>), scep (RFC 8894) or est (RFC 7030); "
+                       "scep and est endpoints get a credential, answered once"})
     organization_id = fields.UUID(required=True)
     department_id = fields.UUID(allow_none=True, load_default=None)
     uri_extension = fields.String(allow_none=True, load_default=None,
@@ -220,13 +231,55 @@ class DeviceEndpointV1(Schema):
     department_id = fields.UUID(allow_none=True)
     profile_ids = fields.List(fields.UUID(), required=True)
     uri_extension = fields.String(required=True)
-    form_url = fields.String(required=True, metadata={"description": "hand this to applicants"})
+    form_url = fields.String(required=True, metadata={"description": "hand this to applicants (web_form)"})
+    scep_url = fields.String(allow_none=True, metadata={"description": "scep: the SCEP server URL devices use"})
+    est_url = fields.String(allow_none=True, metadata={
+        "description": "est: the EST base URL (TLS); None while the EST listener is off (setting est_port)"})
+    credential_set_at = fields.String(allow_none=True, metadata={
+        "description": "scep/est: when the credential was made (the credential itself is never shown again)"})
     help_link_text = fields.String(allow_none=True)
     help_text = fields.String(allow_none=True)
     status = fields.String(required=True, validate=validate.OneOf(ENDPOINT_STATUSES))
     created_by = fields.String(required=True)
     created_at = fields.String(required=True)
     updated_at = fields.String(required=True)
+
+
+class CredentialV1(Schema):
+    """Answered once, when made: scep `challenge_password`; est `username` and `password` (HTTP Basic)."""
+    challenge_password = fields.String(metadata={"description": "scep: the challengePassword devices send"})
+    username = fields.String(metadata={"description": "est: the HTTP Basic username (the URI extension)"})
+    password = fields.String(metadata={"description": "est: the HTTP Basic password"})
+
+
+class IssueChallengeV1(Schema):
+    """A one-time challenge for one device of an scep or est endpoint."""
+    class Meta:
+        unknown = RAISE
+
+    device_name = text(128, allow_none=True, load_default=None, metadata={
+        "description": "who it is for (shown in the list; the device's certificate need not have this name)"})
+    valid_hours = fields.Integer(strict=True, load_default=CHALLENGE_HOURS_DEFAULT,
+                                 validate=validate.Range(min=1, max=CHALLENGE_HOURS_MAX),
+                                 metadata={"description": f"1..{CHALLENGE_HOURS_MAX}, default "
+                                                          f"{CHALLENGE_HOURS_DEFAULT}"})
+
+
+class ChallengeV1(Schema):
+    challenge_id = fields.UUID(required=True)
+    endpoint_id = fields.UUID(required=True)
+    device_name = fields.String(allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(CHALLENGE_STATUSES))
+    expires_at = fields.String(required=True)
+    issued_by = fields.String(required=True)
+    issued_at = fields.String(required=True)
+    used_at = fields.String(allow_none=True)
+    used_via = fields.String(allow_none=True, metadata={"description": "scep or est"})
+    cert_id = fields.String(allow_none=True, metadata={"description": "the certificate it enrolled, when known"})
+
+
+class IssuedChallengeV1(ChallengeV1):
+    challenge = fields.String(required=True, metadata={"description": "answered once: never shown again"})
 
 
 # ---- events (V1) ------------------------------------------------------------------------------------------------
@@ -296,6 +349,8 @@ class DeviceEndpointCreatedV1(_Event):
     help_link_text = fields.String(allow_none=True)
     help_text = fields.String(allow_none=True)
     created_by = fields.String(required=True)
+    credential_set_at = fields.String(allow_none=True, load_default=None, metadata={
+        "description": "scep/est: when its credential was made (never the credential)"})
 
 
 class DeviceEndpointUpdatedV1(_Event):
@@ -313,6 +368,29 @@ class DeviceEndpointDeletedV1(_Event):
     deleted_by = fields.String(required=True)
 
 
+class DeviceEndpointCredentialRotatedV1(_Event):
+    endpoint_id = fields.UUID(required=True)
+    credential_set_at = fields.String(required=True)
+    rotated_by = fields.String(required=True)
+
+
+class DeviceChallengeIssuedV1(_Event):
+    """Stream device_challenge-<challenge_id> (one per challenge: enrolling devices never contend on the
+    endpoint's stream). Never the challenge itself."""
+    challenge_id = fields.UUID(required=True)
+    endpoint_id = fields.UUID(required=True)
+    device_name = fields.String(allow_none=True)
+    expires_at = fields.String(required=True)
+    issued_by = fields.String(required=True)
+
+
+class DeviceChallengeUsedV1(_Event):
+    challenge_id = fields.UUID(required=True)
+    endpoint_id = fields.UUID(required=True)
+    used_via = fields.String(required=True, validate=validate.OneOf(PROTOCOL_ENDPOINT_TYPES))
+    cert_id = fields.String(allow_none=True)
+
+
 EVENTS = {
     "form_account_created.v1": FormAccountCreatedV1,
     "form_account_updated.v1": FormAccountUpdatedV1,
@@ -322,4 +400,7 @@ EVENTS = {
     "device_endpoint_created.v1": DeviceEndpointCreatedV1,
     "device_endpoint_updated.v1": DeviceEndpointUpdatedV1,
     "device_endpoint_deleted.v1": DeviceEndpointDeletedV1,
+    "device_endpoint_credential_rotated.v1": DeviceEndpointCredentialRotatedV1,
+    "device_challenge_issued.v1": DeviceChallengeIssuedV1,
+    "device_challenge_used.v1": DeviceChallengeUsedV1,
 }

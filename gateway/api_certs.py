@@ -40,6 +40,7 @@ class CertListQuery(schemas.PageQuery):
     department_id = fields.UUID()
     profile_id = fields.UUID()
     person_id = fields.UUID()
+    endpoint_id = fields.UUID(metadata={"description": "device: the enrollment endpoint it came through"})
     requested_by = fields.String(validate=validate.Length(min=1, max=80))
     serial = fields.String(validate=validate.Regexp(r"^[0-9A-Fa-f:]{1,64}$"))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(

@@ -249,7 +249,8 @@ class PublicFormRoutes:
                    403: (schemas.Error, "device_endpoint_disabled"), 404: (schemas.Error, "no such endpoint")}))
     def device_endpoint_form(self, request: Request, uri_extension: str):
         self.context.actor = "form-applicant"
-        endpoint = self._call(self.enrollment_rpc, "device_endpoint_by_uri", uri_extension)["device_endpoint"]
+        endpoint = self._call(self.enrollment_rpc, "device_endpoint_by_uri", uri_extension,
+                              "web_form")["device_endpoint"]
         return json_response(200, {"name": endpoint["name"], "uri_extension": endpoint["uri_extension"],
                                    "help_text": endpoint.get("help_text"),
                                    "help_link_text": endpoint.get("help_link_text"),
@@ -266,7 +267,8 @@ class PublicFormRoutes:
     def device_endpoint_request(self, request: Request, uri_extension: str):
         self._public_post(request)
         _raw, payload = parse_body(request, FormEndpointRequest(), self.context.settings.max_body_bytes)
-        endpoint = self._call(self.enrollment_rpc, "device_endpoint_by_uri", uri_extension)["device_endpoint"]
+        endpoint = self._call(self.enrollment_rpc, "device_endpoint_by_uri", uri_extension,
+                              "web_form")["device_endpoint"]
         profile = self._offered_profile(endpoint["profile_ids"], payload.get("profile_id"))
         body = {"organization_id": endpoint["organization_id"], "department_id": endpoint["department_id"],
                 "profile_id": profile["profile_id"], "term_days": self._term(profile, payload.get("term_days")),
@@ -274,7 +276,7 @@ class PublicFormRoutes:
                 "comments": payload.get("comments")}
         found = self._call(self.enrollment_rpc, "request_with_csr", "device", body,
                            f"endpoint:{endpoint['endpoint_id']}", False, None, payload["email"], None,
-                           "form")["certificate"]
+                           "form", endpoint["endpoint_id"])["certificate"]
         return _answer(found, "device", found["cert_id"], payload["email"])
 
     # ---- the invitation page's certificate (a key made in the browser) --------------------------------------

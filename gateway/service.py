@@ -21,12 +21,14 @@ from gateway.api_certs import TypedCertificateRoutes
 from gateway.api_domains import DomainRoutes
 from gateway.api_enrollment_forms import EnrollmentFormRoutes
 from gateway.api_escrow import EscrowRoutes
+from gateway.api_est import EstRoutes
 from gateway.api_key_usage import ApiKeyUsageProvider
 from gateway.api_networks import NetworkRoutes
 from gateway.api_orgs import OrganizationRoutes
 from gateway.api_outbox import OutboxRoutes
 from gateway.api_persons import PersonRoutes
 from gateway.api_public_forms import PublicFormRoutes
+from gateway.api_scep import ScepRoutes
 from gateway.api_ssl import CertificateRoutes
 from gateway.api_ssl_details import SslDetailsRoutes
 from gateway.base import GatewayBase, json_response
@@ -44,6 +46,7 @@ from services.runtime.nameko_glue import Context, Following, catch_up, catch_up_
 class GatewayService(ConsoleRoutes, AuthRoutes, OrganizationRoutes, AdminRoutes, PersonRoutes, DomainRoutes,
                      NetworkRoutes, OutboxRoutes, CertificateRoutes, SslDetailsRoutes, AcmeAccountRoutes,
                      DashboardRoutes, AcmeRoutes, TypedCertificateRoutes, EscrowRoutes, EnrollmentFormRoutes, PublicFormRoutes,
+                     ScepRoutes, EstRoutes,
                      GatewayBase,
                      Following):
     name = "gateway"

@@ -29,6 +29,7 @@ import structlog
 from eventlet import greenthread, tpool
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
@@ -319,6 +320,55 @@ class CaService(EventSourced):
                 continue
             return signed.answer
         raise PolicyViolation("no free serial after several attempts", code="serial_unavailable")
+
+    @rpc(expected_exceptions=EXPECTED)
+    def issue_service_certificate(self, payload: dict) -> dict:
+        """A certificate for one of Certplane's own servers (contracts.ca.IssueServiceCertificateV1: the SCEP RA,
+        the EST listener), linted (RFC 5280) before the CA key signs, recorded as any issuance (request id
+        `service:<purpose>`). {serial, certificate_pem, chain_pem, not_after}."""
+        values = load_payload(contract.IssueServiceCertificateV1(), payload)
+        cas = self._cas()
+        ca = self._ca(str(values["ca_id"]) if values["ca_id"] else DEFAULT_ISSUING, cas)
+        if ca["kind"] != "issuing":
+            raise InvalidRequest("certificates are issued by an issuing CA", {"ca_id": ["not an issuing CA"]})
+        domain.check_can_issue(ca)
+        csr = self._csr(values["csr_pem"])
+        public_key = csr.public_key()
+        purpose = values["purpose"]
+        if purpose == "scep_ra":
+            if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size < 2048:
+                raise InvalidRequest("an SCEP RA key is RSA of 2048 bits or more (devices encrypt to it)",
+                                     {"csr_pem": ["not an RSA key of 2048+ bits"]}, code="key_type_not_allowed")
+            usage, eku = {"digital_signature", "key_encipherment"}, ()
+        else:
+            usage, eku = set(x509build.default_key_usage(public_key)), ("server_auth",)
+        now = self.store.clock()
+        issuer_cert = self.tools.certificate(ca)
+        not_before = now - BACKDATE
+        not_after = min(x509build.validity_end(not_before, values["days"]), issuer_cert.not_valid_after_utc)
+        sans = [("dns", n) for n in values["dns_names"]] + [("ip", str(a)) for a in values["ip_addresses"]]
+        spec = x509build.LeafSpec(
+            public_key=public_key, serial=x509build.new_serial(), not_before=not_before, not_after=not_after,
+            sans=sans, common_name=values["common_name"], organization=self.tools.settings.ca_organization,
+            key_usage=usage, extended_key_usage=eku, urls=self._urls(ca["ca_id"]), certificate_policies=(),
+            common_name_is_a_san=False)
+        errors = lint.errors(lint.lint_certificate(x509build.tbs_for_lint(spec, issuer_cert), "rfc5280"))
+        if errors:
+            raise PolicyViolation("the certificate would break RFC 5280; nothing was signed",
+                                  {"findings": [_finding(f) for f in errors]}, code="lint_failed")
+        certificate = x509build.build_leaf(spec, issuer_cert, self.tools.keys.get(ca["key_ref"]))
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        serial, chain = _hex(spec.serial), self._chain(ca["ca_id"], cas)
+        request_id = f"service:{purpose}"
+        tbs = x509build.tbs_for_lint(spec, issuer_cert)
+        events = [CertificateSigning(ca["ca_id"], serial, request_id, _subject(spec), [s[1] for s in sans],
+                                     not_before.isoformat(), not_after.isoformat(), _sha256(tbs)).encode(),
+                  CertificateIssued(ca["ca_id"], serial, request_id, pem, certificate.fingerprint(_SHA256).hex(),
+                                    not_before.isoformat(), not_after.isoformat(), None, chain).encode()]
+        self.store.append(_cert_stream(serial), 0, events, self.context.metadata())
+        log.info("service_certificate_issued", purpose=purpose, serial=serial, ca_id=ca["ca_id"])
+        return {"serial": serial, "ca_id": ca["ca_id"], "certificate_pem": pem, "chain_pem": chain,
+                "not_after": not_after.isoformat()}
 
     def _signature(self, values: dict, now: datetime, application_id: str | None = None, dry_run: bool = False,
                    cas: list[dict] | None = None):

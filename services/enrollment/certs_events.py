@@ -58,6 +58,8 @@ class CertRequested(DomainEvent):
     custom_fields: dict
     comments: str | None
     escrowed: bool = False
+    endpoint_id: str | None = None
+    protocol_ref: str | None = None
 
 
 @dataclass(frozen=True)

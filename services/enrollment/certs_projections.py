@@ -51,11 +51,13 @@ class CertsView:
             sa.Column("ca_id", sa.String(36)),
             sa.Column("not_before", sa.DateTime(timezone=True)),
             sa.Column("not_after", sa.DateTime(timezone=True)),
-            sa.Column("sha256_fingerprint", sa.String(64)),
+            sa.Column("sha256_fingerprint", sa.String(64), index=True),
             sa.Column("certificate_pem", sa.Text),
             sa.Column("chain_pem", sa.JSON),
             sa.Column("revocation_reason", sa.String(32)),
             sa.Column("escrowed", sa.Boolean, nullable=False, default=False),
+            sa.Column("endpoint_id", sa.String(36), index=True),
+            sa.Column("protocol_ref", sa.String(128), index=True),
             sa.Column("recovery", sa.JSON),
             sa.Column("invitation_sha256", sa.String(64), unique=True),
             sa.Column("invitation_expires_at", sa.DateTime(timezone=True)),
@@ -112,6 +114,7 @@ class CertsView:
                     person_id=p.get("person_id"), name=p.get("name"), email=p.get("email"), key_type=p["key_type"],
                     key_origin=p["key_origin"], custom_fields=dict(p.get("custom_fields") or {}),
                     comments=p.get("comments"), requested_by=p["requested_by"], escrowed=bool(p.get("escrowed")),
+                    endpoint_id=p.get("endpoint_id"), protocol_ref=p.get("protocol_ref"),
                     requested_at=at, updated_at=at)
                 if conn.execute(t.update().where(this).values(**values)).rowcount == 0:
                     conn.execute(t.insert().values(cert_id=p["cert_id"], created_at=at, **values))
@@ -160,6 +163,16 @@ class CertsView:
         row = conn.execute(sa.select(self.certs).where(self.certs.c.cert_id == cert_id)).mappings().first()
         return dict(row) if row else None
 
+    def by_fingerprint(self, conn, sha256_fingerprint: str) -> dict | None:
+        t = self.certs
+        return conn.execute(sa.select(t).where(t.c.sha256_fingerprint == sha256_fingerprint)).mappings().first()
+
+    def by_protocol_ref(self, conn, endpoint_id: str, protocol_ref: str) -> dict | None:
+        """The newest request of an endpoint with that protocol reference (SCEP: its transactionID)."""
+        t = self.certs
+        return conn.execute(sa.select(t).where(t.c.endpoint_id == endpoint_id, t.c.protocol_ref == protocol_ref)
+                            .order_by(t.c.created_at.desc(), t.c.cert_id).limit(1)).mappings().first()
+
     def by_invitation(self, conn, invitation_sha256: str) -> dict | None:
         row = conn.execute(sa.select(self.certs).where(self.certs.c.invitation_sha256 == invitation_sha256)) \
             .mappings().first()
@@ -200,7 +213,7 @@ class CertsView:
             conditions += [t.c.status.in_(("issued", "downloaded")), t.c.not_after > now]
         elif status:
             conditions.append(t.c.status == status)
-        for column in ("organization_id", "department_id", "profile_id", "person_id", "requested_by"):
+        for column in ("organization_id", "department_id", "profile_id", "person_id", "requested_by", "endpoint_id"):
             if filters.get(column):
                 conditions.append(t.c[column] == str(filters[column]))
         if filters.get("serial"):
@@ -263,6 +276,7 @@ def view(row, now: datetime) -> dict:
             "not_after": not_after.isoformat() if not_after else None,
             "sha256_fingerprint": row["sha256_fingerprint"], "revocation_reason": row["revocation_reason"],
             "invitation_expires_at": at("invitation_expires_at"), "escrowed": bool(row["escrowed"]),
+            "endpoint_id": row["endpoint_id"],
             "recovery": dict(row["recovery"]) if row["recovery"] else None, "requested_at": at("requested_at"),
             "issued_at": at("issued_at"), "downloaded_at": at("downloaded_at"), "created_at": at("created_at"),
             "updated_at": at("updated_at")}

@@ -119,9 +119,11 @@ class CertEntrypoints:
     @rpc(expected_exceptions=EXPECTED)
     def request_with_csr(self, cert_type: str, payload: dict, requested_by: str, auto_approve: bool,
                          cert_id: str | None = None, requester_email: str | None = None, person: dict | None = None,
-                         requested_via: str = "api") -> dict:
+                         requested_via: str = "api", endpoint_id: str | None = None,
+                         protocol_ref: str | None = None) -> dict:
         """A device or code-signing request with a CSR made elsewhere (contracts.certificates.CsrRequestV1);
-        `person` (code signing, read by the gateway): the subscriber is that person, else the organization."""
+        `person` (code signing, read by the gateway): the subscriber is that person, else the organization.
+        `endpoint_id` (device): the enrollment endpoint it came through; `protocol_ref`: SCEP's transactionID."""
         if cert_type not in ("device", "code_signing"):
             raise InvalidRequest("a CSR request is for device or code-signing certificates",
                                  {"cert_type": [str(cert_type)]}, code="unknown_cert_type")
@@ -154,12 +156,14 @@ class CertEntrypoints:
                                   values["term_days"], common_name, sans, [], parsed.key_type, "client",
                                   csr_pem(parsed.der), subject, str(person["person_id"]) if person else None, name,
                                   email, requested_by, requested_via, dict(values["custom_fields"]),
-                                  values["comments"])
+                                  values["comments"], endpoint_id=str(endpoint_id) if endpoint_id else None,
+                                  protocol_ref=protocol_ref)
         return self._record_request(requested, profile, auto_approve)
 
     @rpc(expected_exceptions=EXPECTED)
     def renew_cert(self, cert_id: str, requested_by: str, payload: dict | None = None, new_cert_id: str | None = None,
-                   requester_email: str | None = None, requested_via: str = "api") -> dict:
+                   requester_email: str | None = None, requested_via: str = "api",
+                   protocol_ref: str | None = None, endpoint_id: str | None = None) -> dict:
         """A new request with the details of an issued (or revoked, or expired) certificate: device and code
         signing with a new CSR (contracts.enrollment.RenewV1) or the stored one, which keeps the key; client a new
         invitation to the same person and emails (the person makes or gets a new key). It goes through the
@@ -190,7 +194,8 @@ class CertEntrypoints:
         person = ({"person_id": old.person_id, "organization_id": old.organization_id, "email": old.email,
                    "first_name": old.name} if old.person_id else None)
         return self.request_with_csr(old.cert_type, again, requested_by, False, new_cert_id,
-                                     requester_email or old.email, person, requested_via)
+                                     requester_email or old.email, person, requested_via,
+                                     endpoint_id or old.endpoint_id, protocol_ref)
 
     @rpc(expected_exceptions=EXPECTED)
     def check_invitation_csv(self, cert_type: str, organization_id: str, profile_id: str, content: str) -> dict:

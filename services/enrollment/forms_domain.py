@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from contracts import enrollment_forms as contract
 from contracts.errors import Conflict, Forbidden, InvalidRequest, NotFound, PolicyViolation, Unauthenticated
-from services.enrollment.forms_events import (DeviceEndpointCreated, DeviceEndpointDeleted, DeviceEndpointUpdated,
-                                              FormAccessFailed, FormAccessReset, FormAccountCreated,
+from services.enrollment.forms_events import (DeviceChallengeIssued, DeviceEndpointCreated,
+                                              DeviceEndpointCredentialRotated, DeviceEndpointDeleted,
+                                              DeviceEndpointUpdated, FormAccessFailed, FormAccessReset, FormAccountCreated,
                                               FormAccountDeleted, FormAccountUpdated)
 
 # identity's LOCKED refusal ("too many failed logins: the account is locked for a while", account_locked)
@@ -27,6 +28,8 @@ ACCOUNT_KIND, ENDPOINT_KIND = "form_account", "device_endpoint"
 ACCOUNT_SETTINGS = ("name", "profile_ids", "csr_generation", "auto_approve", "auto_renew",
                     "allow_empty_pkcs12_password", "status")
 ENDPOINT_SETTINGS = ("name", "profile_ids", "help_link_text", "help_text", "status")
+PROTOCOL_ENDPOINT_TYPES = contract.PROTOCOL_ENDPOINT_TYPES
+CHALLENGE_KIND = "device_challenge"
 
 
 # ---- enrollment form accounts ---------------------------------------------------------------------------------
@@ -222,6 +225,7 @@ class DeviceEndpoint:
     help_text: str | None = None
     status: str = "active"
     deleted: bool = False
+    credential_set_at: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -237,7 +241,9 @@ def evolve_endpoint(state: DeviceEndpoint, event) -> DeviceEndpoint:
         case DeviceEndpointCreated():
             return DeviceEndpoint(event.endpoint_id, event.type, event.name, event.organization_id,
                                   event.department_id, tuple(event.profile_ids), event.uri_extension,
-                                  event.help_link_text, event.help_text)
+                                  event.help_link_text, event.help_text, credential_set_at=event.credential_set_at)
+        case DeviceEndpointCredentialRotated():
+            return replace(state, credential_set_at=event.credential_set_at)
         case DeviceEndpointUpdated():
             return replace(state, name=event.name, profile_ids=tuple(event.profile_ids),
                            help_link_text=event.help_link_text, help_text=event.help_text, status=event.status)
@@ -254,16 +260,41 @@ def fold_endpoint(events) -> DeviceEndpoint:
 
 
 def decide_create_endpoint(state: DeviceEndpoint, endpoint_id: str, values: dict, uri_extension: str,
-                           profiles: dict, created_by: str) -> list:
+                           profiles: dict, created_by: str, now: datetime | None = None) -> list:
     """`uri_extension`: the one given, or the one generated. Its uniqueness is the projection's (checked in the
-    append transaction)."""
+    append transaction). An scep or est endpoint's credential is made with it (`now`: when)."""
     if state.endpoint_id is not None:
         raise Conflict(f"device endpoint {endpoint_id} exists already", {"endpoint_id": endpoint_id},
                        code="device_endpoint_exists")
     profile_ids = check_profiles("device", values["profile_ids"], profiles)
+    credential_set_at = now.isoformat() if values["type"] in PROTOCOL_ENDPOINT_TYPES and now else None
     return [DeviceEndpointCreated(endpoint_id, values["type"], values["name"], values["organization_id"],
                                   values["department_id"], profile_ids, uri_extension, values["help_link_text"],
-                                  values["help_text"], created_by)]
+                                  values["help_text"], created_by, credential_set_at)]
+
+
+def decide_rotate_credential(state: DeviceEndpoint, rotated_by: str, now: datetime) -> list:
+    """A new credential for an scep or est endpoint (409 `no_credential` for a web form: its URL is public)."""
+    _existing_endpoint(state)
+    if state.type not in PROTOCOL_ENDPOINT_TYPES:
+        raise Conflict(f"a {state.type} endpoint has no credential: only scep and est endpoints do",
+                       {"type": [state.type]}, code="no_credential")
+    return [DeviceEndpointCredentialRotated(state.endpoint_id, now.isoformat(), rotated_by)]
+
+
+def decide_issue_challenge(endpoint: DeviceEndpoint, history: list, challenge_id: str, values: dict,
+                           issued_by: str, now: datetime) -> list:
+    """A one-time challenge for an scep or est endpoint that is active (`history`: the challenge's own stream)."""
+    _existing_endpoint(endpoint)
+    if endpoint.type not in PROTOCOL_ENDPOINT_TYPES:
+        raise Conflict(f"a {endpoint.type} endpoint takes no challenges: only scep and est endpoints do",
+                       {"type": [endpoint.type]}, code="no_credential")
+    if history:
+        raise Conflict(f"challenge {challenge_id} exists already", {"challenge_id": challenge_id},
+                       code="challenge_exists")
+    expires_at = now + timedelta(hours=values["valid_hours"])
+    return [DeviceChallengeIssued(challenge_id, endpoint.endpoint_id, values["device_name"], expires_at.isoformat(),
+                                  issued_by)]
 
 
 def decide_update_endpoint(state: DeviceEndpoint, changes: dict, profiles: dict, updated_by: str) -> list:

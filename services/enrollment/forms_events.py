@@ -87,6 +87,7 @@ class DeviceEndpointCreated(DomainEvent):
     help_link_text: str | None
     help_text: str | None
     created_by: str
+    credential_set_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,5 +113,39 @@ class DeviceEndpointDeleted(DomainEvent):
     deleted_by: str
 
 
+@dataclass(frozen=True)
+class DeviceEndpointCredentialRotated(DomainEvent):
+    event_type = "device_endpoint_credential_rotated.v1"
+    schema = contract.DeviceEndpointCredentialRotatedV1
+
+    endpoint_id: str
+    credential_set_at: str
+    rotated_by: str
+
+
+@dataclass(frozen=True)
+class DeviceChallengeIssued(DomainEvent):
+    event_type = "device_challenge_issued.v1"
+    schema = contract.DeviceChallengeIssuedV1
+
+    challenge_id: str
+    endpoint_id: str
+    device_name: str | None
+    expires_at: str
+    issued_by: str
+
+
+@dataclass(frozen=True)
+class DeviceChallengeUsed(DomainEvent):
+    event_type = "device_challenge_used.v1"
+    schema = contract.DeviceChallengeUsedV1
+
+    challenge_id: str
+    endpoint_id: str
+    used_via: str
+    cert_id: str | None
+
+
 decode = decoder(FormAccountCreated, FormAccountUpdated, FormAccountDeleted, FormAccessFailed, FormAccessReset,
-                 DeviceEndpointCreated, DeviceEndpointUpdated, DeviceEndpointDeleted)
+                 DeviceEndpointCreated, DeviceEndpointUpdated, DeviceEndpointDeleted, DeviceEndpointCredentialRotated,
+                 DeviceChallengeIssued, DeviceChallengeUsed)

@@ -47,9 +47,22 @@ class FormsView:
             sa.Column("help_link_text", sa.String(128)),
             sa.Column("help_text", sa.Text),
             sa.Column("status", sa.String(12), nullable=False),
+            sa.Column("credential_set_at", sa.DateTime(timezone=True)),
             sa.Column("created_by", sa.String(80), nullable=False),
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
             sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        )
+        self.challenges = sa.Table(
+            "device_challenges", metadata,
+            sa.Column("challenge_id", sa.String(36), primary_key=True),
+            sa.Column("endpoint_id", sa.String(36), nullable=False, index=True),
+            sa.Column("device_name", sa.String(128)),
+            sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("issued_by", sa.String(80), nullable=False),
+            sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("used_at", sa.DateTime(timezone=True)),
+            sa.Column("used_via", sa.String(8)),
+            sa.Column("cert_id", sa.String(36)),
         )
 
     # ---- updating -----------------------------------------------------------------------------------------
@@ -91,13 +104,26 @@ class FormsView:
                     organization_id=p["organization_id"], department_id=p["department_id"],
                     profile_ids=p["profile_ids"], uri_extension=p["uri_extension"],
                     help_link_text=p["help_link_text"], help_text=p["help_text"], status="active",
-                    created_by=p["created_by"], created_at=at, updated_at=at))
+                    credential_set_at=_moment(p.get("credential_set_at")), created_by=p["created_by"],
+                    created_at=at, updated_at=at))
+            case "device_endpoint_credential_rotated.v1":
+                conn.execute(e.update().where(e.c.endpoint_id == p["endpoint_id"]).values(
+                    credential_set_at=_moment(p["credential_set_at"]), updated_at=at))
+            case "device_challenge_issued.v1":
+                conn.execute(self.challenges.insert().values(
+                    challenge_id=p["challenge_id"], endpoint_id=p["endpoint_id"], device_name=p["device_name"],
+                    expires_at=_moment(p["expires_at"]), issued_by=p["issued_by"], issued_at=at))
+            case "device_challenge_used.v1":
+                c = self.challenges
+                conn.execute(c.update().where(c.c.challenge_id == p["challenge_id"]).values(
+                    used_at=at, used_via=p["used_via"], cert_id=p.get("cert_id")))
             case "device_endpoint_updated.v1":
                 conn.execute(e.update().where(e.c.endpoint_id == p["endpoint_id"]).values(
                     **{k: p[k] for k in ("name", "profile_ids", "help_link_text", "help_text", "status")},
                     updated_at=at))
             case "device_endpoint_deleted.v1":
                 conn.execute(e.delete().where(e.c.endpoint_id == p["endpoint_id"]))
+                conn.execute(self.challenges.delete().where(self.challenges.c.endpoint_id == p["endpoint_id"]))
 
     def _uri_extension_free(self, conn, uri_extension: str) -> None:
         taken = conn.execute(sa.select(self.endpoints.c.endpoint_id).where(
@@ -109,6 +135,7 @@ class FormsView:
     def reset(self, conn: sa.Connection) -> None:
         conn.execute(self.accounts.delete())
         conn.execute(self.endpoints.delete())
+        conn.execute(self.challenges.delete())
 
     # ---- queries ------------------------------------------------------------------------------------------
     def account(self, conn, form_account_id: str) -> dict | None:
@@ -146,6 +173,26 @@ class FormsView:
         return {"items": [endpoint_view(r) for r in rows], "total": total}
 
 
+    def challenges_of(self, conn, endpoint_id: str, now: datetime, limit: int = 500) -> list[dict]:
+        c = self.challenges
+        rows = conn.execute(sa.select(c).where(c.c.endpoint_id == endpoint_id)
+                            .order_by(c.c.issued_at.desc(), c.c.challenge_id).limit(limit)).mappings()
+        return [challenge_view(r, now) for r in rows]
+
+
+def challenge_view(row, now: datetime) -> dict:
+    """ChallengeV1 (never the challenge): issued, used, or expired (unused past expires_at)."""
+    status = "used" if row["used_at"] else ("expired" if utc(row["expires_at"]) <= now else "issued")
+    return {"challenge_id": row["challenge_id"], "endpoint_id": row["endpoint_id"],
+            "device_name": row["device_name"], "status": status, "expires_at": _iso(row["expires_at"]),
+            "issued_by": row["issued_by"], "issued_at": _iso(row["issued_at"]), "used_at": _iso(row["used_at"]),
+            "used_via": row["used_via"], "cert_id": row["cert_id"]}
+
+
+def _moment(text: str | None):
+    return datetime.fromisoformat(text) if text else None
+
+
 def _in_scope(table: sa.Table, cert_type: str | None, scope: dict):
     """A certificate_scope (contracts/access.py) as a condition: all, or its organizations or departments."""
     typed = [table.c.cert_type == cert_type] if cert_type else []
@@ -178,5 +225,5 @@ def endpoint_view(row) -> dict:
             "organization_id": row["organization_id"], "department_id": row["department_id"],
             "profile_ids": list(row["profile_ids"]), "uri_extension": row["uri_extension"],
             "help_link_text": row["help_link_text"], "help_text": row["help_text"], "status": row["status"],
-            "created_by": row["created_by"], "created_at": _iso(row["created_at"]),
+            "credential_set_at": _iso(row["credential_set_at"]), "created_by": row["created_by"], "created_at": _iso(row["created_at"]),
             "updated_at": _iso(row["updated_at"])}

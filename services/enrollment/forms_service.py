@@ -19,10 +19,11 @@ recorded), 403 `access_code_wrong` (a failure recorded; the max_failures-th lock
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from argon2 import PasswordHasher
@@ -66,6 +67,25 @@ def access_code_matches(digest: str | None, code: str) -> bool:
         return False
 
 
+def generated_credential() -> str:
+    return "".join(secrets.choice(contract.CREDENTIAL_ALPHABET) for _ in range(contract.CREDENTIAL_LENGTH))
+
+
+def credential_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def endpoint_credentials_answer(endpoint: dict, credential: str) -> dict:
+    """CredentialV1: what an scep or est device sends."""
+    if endpoint["type"] == "scep":
+        return {"challenge_password": credential}
+    return {"username": endpoint["uri_extension"], "password": credential}
+
+
+def challenge_stream(challenge_id: str) -> str:
+    return f"device_challenge-{challenge_id}"
+
+
 def generated_uri_extension() -> str:
     return "".join(secrets.choice(contract.URI_EXTENSION_ALPHABET)
                    for _ in range(contract.GENERATED_URI_EXTENSION_LENGTH))
@@ -78,6 +98,10 @@ class FormEntrypoints:
     # the argon2id hashes of the access codes (events say only when one was set); a lost row makes the account's
     # code unusable: an administrator sets a new one
     access_codes = KeptSecretsProvider("form_access_codes")
+    # scep/est endpoints' credentials ({"sha256"} by endpoint id) and one-time challenges ({"challenge_id",
+    # "endpoint_id", "expires_at"} by the challenge's sha256): server-made, 140 random bits, so a plain hash
+    endpoint_credentials = KeptSecretsProvider("device_endpoint_credentials")
+    device_challenges = KeptSecretsProvider("device_challenge_secrets")
 
     # ---- enrollment form accounts ---------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED)
@@ -216,17 +240,73 @@ class FormEntrypoints:
         fd.check_profiles("device", values["profile_ids"], profiles)
         endpoint_id = parse_id(endpoint_id or uuid.uuid4(), fd.ENDPOINT_KIND)
         given = values["uri_extension"]
+        credential = generated_credential() if values["type"] in contract.PROTOCOL_ENDPOINT_TYPES else None
+        now = self.store.clock()
         for attempt in range(1 if given else _GENERATE_ATTEMPTS):
             extension = given or generated_uri_extension()
             try:
-                self.store.execute(_endpoint_stream(endpoint_id), self._device_endpoint_decider(
-                    endpoint_id, lambda state: fd.decide_create_endpoint(state, endpoint_id, values, extension,
-                                                                         profiles, created_by), creating=True))
+                self._form_append_keeping(
+                    _endpoint_stream(endpoint_id), fd.fold_endpoint,
+                    lambda state: fd.decide_create_endpoint(state, endpoint_id, values, extension, profiles,
+                                                            created_by, now),
+                    keep=(endpoint_id, {"sha256": credential_digest(credential)}) if credential else None,
+                    table=self.endpoint_credentials)
                 break
             except Conflict as exc:
                 if given or exc.code != "uri_extension_taken" or attempt == _GENERATE_ATTEMPTS - 1:
                     raise
-        return {"device_endpoint": self.get_device_endpoint(endpoint_id)}
+        endpoint = self.get_device_endpoint(endpoint_id)
+        answer = {"device_endpoint": endpoint}
+        if credential:
+            answer["credentials"] = endpoint_credentials_answer(endpoint, credential)
+        return answer
+
+    @rpc(expected_exceptions=EXPECTED)
+    def rotate_device_endpoint_credential(self, endpoint_id: str, by: str) -> dict:
+        """A new credential for an scep or est endpoint, answered once; the old one stops working at once."""
+        endpoint_id = parse_id(endpoint_id, fd.ENDPOINT_KIND)
+        credential = generated_credential()
+        now = self.store.clock()
+
+        def decide(state):
+            self._form_exists(state, endpoint_id)
+            return fd.decide_rotate_credential(state, by, now)
+        self._form_append_keeping(_endpoint_stream(endpoint_id), fd.fold_endpoint, decide,
+                                  keep=(endpoint_id, {"sha256": credential_digest(credential)}),
+                                  table=self.endpoint_credentials)
+        endpoint = self.get_device_endpoint(endpoint_id)
+        return {"device_endpoint": endpoint, "credentials": endpoint_credentials_answer(endpoint, credential)}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def issue_device_challenge(self, endpoint_id: str, payload: dict, issued_by: str,
+                               challenge_id: str | None = None) -> dict:
+        """A one-time challenge for one device of an scep or est endpoint (contracts IssueChallengeV1), answered
+        once (IssuedChallengeV1). Its own stream: enrolling devices never contend on the endpoint's."""
+        endpoint_id = parse_id(endpoint_id, fd.ENDPOINT_KIND)
+        values = load_payload(contract.IssueChallengeV1(), payload or {})
+        challenge_id = parse_id(challenge_id or uuid.uuid4(), fd.CHALLENGE_KIND)
+        endpoint = self._fold_forms(_endpoint_stream(endpoint_id), fd.fold_endpoint)
+        self._form_exists(endpoint, endpoint_id)
+        challenge = generated_credential()
+        now = self.store.clock()
+        self._form_append_keeping(
+            challenge_stream(challenge_id), lambda history: list(history),
+            lambda history: fd.decide_issue_challenge(endpoint, history, challenge_id, values, issued_by, now),
+            keep=(credential_digest(challenge), {"challenge_id": challenge_id, "endpoint_id": endpoint_id,
+                                                 "expires_at": (now + timedelta(hours=values["valid_hours"]))
+                                                 .isoformat()}),
+            table=self.device_challenges)
+        found = self.store.read(lambda conn: self._forms_view.challenges_of(conn, endpoint_id, now))
+        issued = next(c for c in found if c["challenge_id"] == challenge_id)
+        return {**issued, "challenge": challenge}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_device_challenges(self, endpoint_id: str) -> dict:
+        """The endpoint's one-time challenges, newest first (never the challenges themselves)."""
+        endpoint_id = parse_id(endpoint_id, fd.ENDPOINT_KIND)
+        self.get_device_endpoint(endpoint_id)
+        now = self.store.clock()
+        return {"items": self.store.read(lambda conn: self._forms_view.challenges_of(conn, endpoint_id, now))}
 
     @rpc(expected_exceptions=EXPECTED)
     def get_device_endpoint(self, endpoint_id: str) -> dict:
@@ -261,13 +341,13 @@ class FormEntrypoints:
         return {"deleted": endpoint_id}
 
     @rpc(expected_exceptions=EXPECTED)
-    def device_endpoint_by_uri(self, uri_extension: str) -> dict:
-        """The endpoint a public form URL (or SCEP/EST, issue 16) names: 404 for none (or a malformed
-        extension), 403 `device_endpoint_disabled` for a disabled one."""
+    def device_endpoint_by_uri(self, uri_extension: str, endpoint_type: str | None = None) -> dict:
+        """The endpoint a public form URL (or an SCEP/EST path) names: 404 for none (or a malformed extension, or
+        one of another `endpoint_type` than asked), 403 `device_endpoint_disabled` for a disabled one."""
         if not isinstance(uri_extension, str) or not re.match(contract.URI_EXTENSION_PATTERN, uri_extension):
             raise NotFound.of(fd.ENDPOINT_KIND, str(uri_extension)[:64])
         found = self.store.read(lambda conn: self._forms_view.endpoint_by_uri(conn, uri_extension))
-        if found is None:
+        if found is None or (endpoint_type is not None and found["type"] != endpoint_type):
             raise NotFound.of(fd.ENDPOINT_KIND, uri_extension)
         if found["status"] != "active":
             raise Forbidden("this device enrollment endpoint is disabled", {"uri_extension": [found["status"]]},
@@ -287,8 +367,13 @@ class FormEntrypoints:
         return account
 
     def _device_endpoint_answer(self, endpoint: dict) -> dict:
-        base = self.context.settings.base_url.rstrip("/")
-        return {**endpoint, "form_url": f"{base}{contract.DEVICE_FORM_PATH}{endpoint['uri_extension']}"}
+        settings = self.context.settings
+        base, extension = settings.base_url.rstrip("/"), endpoint["uri_extension"]
+        est_base = settings.est_base_url
+        return {**endpoint, "form_url": f"{base}{contract.DEVICE_FORM_PATH}{extension}",
+                "scep_url": f"{base}{contract.SCEP_PATH}{extension}" if endpoint["type"] == "scep" else None,
+                "est_url": (f"{est_base}{contract.EST_PATH}{extension}/"
+                            if endpoint["type"] == "est" and est_base else None)}
 
     def _form_profiles(self, profile_ids) -> dict:
         """{profile id: the profile, or None for an unknown one}."""
@@ -317,10 +402,12 @@ class FormEntrypoints:
             return [e.encode() for e in decide(state)]
         return run
 
-    def _form_append_keeping(self, stream: str, fold, decide, keep: tuple[str, str] | None = None,
-                        forget: str | None = None):
-        """Decide on the stream and append, with the access code's hash kept (`keep`: (account id, hash)) or
-        forgotten (`forget`: account id) in the same transaction; retried on a concurrent append."""
+    def _form_append_keeping(self, stream: str, fold, decide, keep: tuple[str, object] | None = None,
+                             forget: str | None = None, table=None):
+        """Decide on the stream and append, with a secret's hash kept (`keep`: (key, value); the access codes'
+        table unless `table` names another KeptSecrets) or forgotten (`forget`: the key) in the same transaction;
+        retried on a concurrent append."""
+        kept = table if table is not None else self.access_codes
         for _ in range(_APPEND_ATTEMPTS):
             try:
                 with self.store.transaction() as unit:
@@ -329,10 +416,10 @@ class FormEntrypoints:
                     if not events:
                         return None
                     if keep is not None:
-                        self.access_codes.keep(keep[0], {"hash": keep[1]}, unit.conn)
+                        value = keep[1] if isinstance(keep[1], dict) else {"hash": keep[1]}
+                        kept.keep(keep[0], value, unit.conn)
                     if forget is not None:
-                        table = self.access_codes.table
-                        unit.conn.execute(table.delete().where(table.c.key == forget))
+                        unit.conn.execute(kept.table.delete().where(kept.table.c.key == forget))
                     return unit.append(stream, len(history), [e.encode() for e in events], self.context.metadata())
             except ConcurrencyConflict:
                 log.info("append_conflict_retried", stream_id=stream)

@@ -49,6 +49,9 @@ from services.enrollment.events import SslIssuanceFailed, SslIssued, SslRequeste
 from services.enrollment.facts import DomainFacts, OrgSubjects
 from services.enrollment.forms_projections import FormsView
 from services.enrollment.forms_service import FormEntrypoints
+from services.enrollment.device_protocols import DeviceProtocols
+from services.enrollment.est_service import EstEntrypoints
+from services.enrollment.scep_service import ScepEntrypoints
 from services.enrollment.projections import EnrollmentView, display_name, ssl_view
 from services.runtime.entrypoint_helpers import decider, load_payload, parse_id
 from services.runtime.faults import crash_point
@@ -116,7 +119,8 @@ class Outcomes(DependencyProvider):
         return self
 
 
-class EnrollmentService(CertEntrypoints, FormEntrypoints, AcmeEntrypoints, EventSourced):
+class EnrollmentService(CertEntrypoints, FormEntrypoints, ScepEntrypoints, EstEntrypoints, DeviceProtocols,
+                        AcmeEntrypoints, EventSourced):
     name = contract.SOURCE
 
     store = EventStoreProvider(projections=[EnrollmentView, AcmeView, CertsView, FormsView])

@@ -58,6 +58,10 @@ database in which each service gets its own schema.
 | tls_port             | CERTPLANE_TLS_PORT                   | (none: no TLS listener; ACME clients and EST need one) |
 | tls_cert_file        | CERTPLANE_TLS_CERT_FILE              | (PEM: the listener's certificate and chain; re-read when the file changes) |
 | tls_key_file         | CERTPLANE_TLS_KEY_FILE               | (PEM: its private key)      |
+| est_port             | CERTPLANE_EST_PORT                   | (none: no EST listener; `make run` sets 8443) — EST's TLS port, its certificate from Certplane's CA |
+| est_host             | CERTPLANE_EST_HOST                   | http_host (the address the EST listener binds) |
+| est_public_host      | CERTPLANE_EST_PUBLIC_HOST            | the host of public_base_url (the name in est_base_url and in the listener's certificate) |
+| est_default_endpoint | CERTPLANE_EST_DEFAULT_ENDPOINT       | (none) the URI extension `/.well-known/est/<operation>` (no label) enrolls through |
 | acme_eab_required    | CERTPLANE_ACME_EAB_REQUIRED          | true (newAccount needs External Account Binding) |
 | acme_authz_reuse_days | CERTPLANE_ACME_AUTHZ_REUSE_DAYS     | 30 (a valid authorization is reused by its account's new orders this long) |
 | acme_finalize_wait   | CERTPLANE_ACME_FINALIZE_WAIT         | 2 (seconds finalize waits for the certificate before answering `processing`) |
@@ -77,6 +81,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -139,6 +144,10 @@ class Settings:
     tls_port: int | None = None
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    est_port: int | None = None
+    est_host: str | None = None
+    est_public_host: str | None = None
+    est_default_endpoint: str | None = None
     acme_eab_required: bool = True
     acme_authz_reuse_days: float = 30.0
     acme_finalize_wait: float = 2.0
@@ -157,6 +166,14 @@ class Settings:
     @property
     def base_url(self) -> str:
         return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def est_base_url(self) -> str | None:
+        """`https://<public host>:<est_port>`: where EST clients reach the EST listener (None without one)."""
+        if not self.est_port:
+            return None
+        host = self.est_public_host or (urlsplit(self.base_url).hostname or self.http_host)
+        return f"https://{host}:{self.est_port}"
 
     @property
     def pki_base_url(self) -> str:
@@ -251,6 +268,10 @@ ENVIRONMENT_VARIABLES = {
     "tls_port": "CERTPLANE_TLS_PORT",
     "tls_cert_file": "CERTPLANE_TLS_CERT_FILE",
     "tls_key_file": "CERTPLANE_TLS_KEY_FILE",
+    "est_port": "CERTPLANE_EST_PORT",
+    "est_host": "CERTPLANE_EST_HOST",
+    "est_public_host": "CERTPLANE_EST_PUBLIC_HOST",
+    "est_default_endpoint": "CERTPLANE_EST_DEFAULT_ENDPOINT",
     "acme_eab_required": "CERTPLANE_ACME_EAB_REQUIRED",
     "acme_authz_reuse_days": "CERTPLANE_ACME_AUTHZ_REUSE_DAYS",
     "acme_finalize_wait": "CERTPLANE_ACME_FINALIZE_WAIT",
@@ -292,7 +313,7 @@ _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_he
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
            "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
            "auto_renew_days": float, "auto_renew_check_interval": float, "issuance_wait": float,
-           "facts_max_lag": float, "tls_port": int, "acme_eab_required": _boolean,
+           "facts_max_lag": float, "tls_port": int, "est_port": int, "acme_eab_required": _boolean,
            "acme_authz_reuse_days": float, "acme_finalize_wait": float, "acme_orders_per_account_hour": int,
            "acme_orders_per_org_hour": int, "acme_http_port": int, "acme_tls_port": int,
            "acme_bad_nonce_rate": float, "form_access_max_failures": int, "form_access_lockout_seconds": float}

@@ -21,8 +21,8 @@ from tests.support import CERTPLANE
 FIXTURES = Path(__file__).parent / "fixtures"
 OWNERS = list(migrations.OWNER_PACKAGES)
 # issue 13's additions (ca, enrollment 0002), issue 14's (enrollment 0003, domains 0002), issue 15's (enrollment
-# 0004, 0005); the others at baseline
-HEADS = {"ca": "0002", "enrollment": "0005", "domains": "0002"}
+# 0004, 0005; issue 16: 0006); the others at baseline
+HEADS = {"ca": "0002", "enrollment": "0006", "domains": "0002"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -134,8 +134,8 @@ def test_an_unversioned_database_already_at_the_head_is_stamped_at_the_head(plac
     twice."""
     db = place("enrollment")
     db.create_tables(migrations.target_metadata("enrollment", db.schema))
-    assert migrations.upgrade(db, "enrollment") == {"service": "enrollment", "from": None, "stamped": "0005",
-                                                    "to": "0005"}
+    assert migrations.upgrade(db, "enrollment") == {"service": "enrollment", "from": None, "stamped": "0006",
+                                                    "to": "0006"}
 
 
 def _distributed(url: str):
@@ -153,17 +153,17 @@ def test_distributed_start_refuses_a_schema_older_or_newer_than_the_code(fresh_p
     settings = _distributed(fresh_pg_url)
     from services.runtime.nameko_glue import open_database
     db = open_database(settings, "enrollment")
-    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision none, this code needs 0005: run `certplane "
+    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision none, this code needs 0006: run `certplane "
                                                           r"db upgrade enrollment` first"):
         migrations.ensure_schemas(settings, ["enrollment"])
     migrations.upgrade(db, "enrollment", "0001")
-    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision 0001, this code needs 0005: run `certplane db "
+    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision 0001, this code needs 0006: run `certplane db "
                                                           r"upgrade enrollment` first"):
         migrations.ensure_schemas(settings, ["enrollment"])
     migrations.upgrade(db, "enrollment")
     migrations.ensure_schemas(settings, ["enrollment"])        # current: starts
-    _set_revision(db, "0006")
-    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision 0006, newer than this code's 0005"):
+    _set_revision(db, "0007")
+    with pytest.raises(migrations.SchemaNotCurrent, match=r"revision 0007, newer than this code's 0006"):
         migrations.ensure_schemas(settings, ["enrollment"])
 
 

@@ -159,3 +159,14 @@ def acme_env(tmp_path_factory):
     env = AcmeEnv.start(tmp_path_factory.mktemp("acme"), tmp_path_factory.mktemp("acme-logs"))
     yield env
     env.stop()
+
+
+@pytest.fixture(scope="session")
+def device_env(tmp_path_factory):
+    """One Certplane for every SCEP and EST test of the session (tests/e2e/device_env.py): its EST listener
+    (`device_env.est_port`), an organization with a domain delegated for device names, device profiles `auto` and
+    `approval`, and `device_env.endpoint(kind, profile)` to make endpoints."""
+    from tests.e2e.device_env import DeviceEnv
+    env = DeviceEnv.start(tmp_path_factory.mktemp("devices"), tmp_path_factory.mktemp("devices-logs"))
+    yield env
+    env.stop()

@@ -184,3 +184,45 @@ def test_a_device_named_by_a_device_name_has_it_in_the_subject_only(ca):
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     assert lint.errors(lint.lint_certificate(der(cert), "rfc5280")) == []
+
+
+# ---- Certplane's own servers' certificates (issue 16: the SCEP RA, the EST listener) -------------------------
+
+def test_the_scep_ra_certificate_may_sign_and_be_encrypted_to_and_claims_no_eku(ca):
+    answer = ca.issue_service_certificate({"purpose": "scep_ra", "csr_pem": factories.csr("rsa-2048").decode(),
+                                           "common_name": "Certplane SCEP RA"})
+    cert = x509.load_pem_x509_certificate(answer["certificate_pem"].encode())
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Certplane SCEP RA"
+    assert len(answer["chain_pem"]) == 2 and answer["serial"]
+
+
+def test_the_est_listener_certificate_serves_tls_for_its_names_without_a_public_policy(ca):
+    answer = ca.issue_service_certificate({"purpose": "tls_server", "csr_pem": factories.csr().decode(),
+                                           "common_name": "est.example.com", "dns_names": ["est.example.com",
+                                                                                          "localhost"],
+                                           "ip_addresses": ["127.0.0.1"], "days": 30})
+    cert = x509.load_pem_x509_certificate(answer["certificate_pem"].encode())
+    assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == \
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH])
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["est.example.com", "localhost"]
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.CertificatePolicies)
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 31
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"purpose": "scep_ra", "common_name": "RA"}, "csr_pem"),                         # an EC key for the RA
+    ({"purpose": "subscriber", "common_name": "x"}, "purpose"),
+    ({"purpose": "tls_server", "common_name": "x", "days": 400}, "days"),
+])
+def test_a_service_certificate_the_rules_refuse_records_nothing(ca, payload, field):
+    head = ca.event_store.head()
+    with pytest.raises(InvalidRequest) as refused:
+        ca.issue_service_certificate({"csr_pem": factories.csr().decode(), **payload})
+    assert field in refused.value.details
+    assert ca.event_store.head() == head

@@ -3,6 +3,7 @@
 OrgSubjects fed the producers' events): the access code only as an argon2id hash outside the events, the lockout
 across a restart (a new worker on the same store), the applicant's email against delegated domains, unique URI
 extensions."""
+import dataclasses
 import sqlite3
 import time
 import uuid
@@ -59,6 +60,8 @@ class World:
         self.org_facts = Facts(db, OrgSubjects(metadata))
         db.create_tables(metadata)
         self.codes = KeptSecrets(db, "form_access_codes")
+        self.credentials = KeptSecrets(db, "device_endpoint_credentials")
+        self.challenges = KeptSecrets(db, "device_challenge_secrets")
         self._position = 0
         self.feed("orgs", "organization_created.v1", organization_id=ORG, name="Acme", country="DE", state="Berlin",
                   city="Berlin")
@@ -76,6 +79,7 @@ class World:
         """A worker of the service (a new one is what a restart or another replica gives)."""
         service = worker_factory(EnrollmentService, store=StoreHandle(self.store, factories.WorkerInfo()),
                                  context=Context(self.settings), access_codes=self.codes,
+                                 endpoint_credentials=self.credentials, device_challenges=self.challenges,
                                  domain_facts=self.domain_facts, org_facts=self.org_facts)
         service.catch_up_domain_facts = lambda: False
         service.catch_up_org_facts = lambda: False
@@ -348,3 +352,90 @@ def test_a_disabled_endpoint_is_refused_by_uri_and_a_malformed_uri_is_404(world)
     for garbage in ("../etc", "UPPER", "x" * 500):
         with pytest.raises(NotFound):
             world.service.device_endpoint_by_uri(garbage)
+
+
+# ---- scep and est endpoints: credentials and one-time challenges -----------------------------------------------
+
+def protocol_endpoint(world, kind="scep", **overrides):
+    body = {"name": f"{kind} fleet", "type": kind, "organization_id": ORG, "profile_ids": [world.profiles["device"]]}
+    body.update(overrides)
+    return world.service.create_device_endpoint(body, ADMIN)
+
+
+def test_an_scep_endpoint_answers_its_challenge_password_once_and_keeps_only_a_hash(world):
+    made = protocol_endpoint(world)
+    endpoint, password = made["device_endpoint"], made["credentials"]["challenge_password"]
+    assert len(password) == 24 and endpoint["credential_set_at"]
+    assert endpoint["scep_url"] == f"https://certplane.example/scep/{endpoint['uri_extension']}"
+    again = world.service.get_device_endpoint(endpoint["endpoint_id"])
+    assert "credentials" not in again and password not in repr(again)
+    assert password not in world.events_text()
+    assert world.service._check_device_secret(endpoint, password, "scep")["via"] == "endpoint"
+    with pytest.raises(Unauthenticated) as wrong:
+        world.service._check_device_secret(endpoint, password + "x", "scep")
+    assert wrong.value.code == "wrong_credentials"
+
+
+def test_an_est_endpoint_has_a_basic_username_and_password_and_no_url_without_the_listener(world):
+    made = protocol_endpoint(world, "est", uri_extension="iot-fleet")
+    assert made["credentials"]["username"] == "iot-fleet" and len(made["credentials"]["password"]) == 24
+    assert made["device_endpoint"]["est_url"] is None                   # est_port is not set here
+    world.service.context.settings = dataclasses.replace(world.settings, est_port=8443)
+    assert world.service.get_device_endpoint(made["device_endpoint"]["endpoint_id"])["est_url"] == \
+        "https://certplane.example:8443/.well-known/est/iot-fleet/"
+
+
+def test_rotating_the_credential_stops_the_old_one_and_a_web_form_has_none(world):
+    made = protocol_endpoint(world)
+    endpoint, old = made["device_endpoint"], made["credentials"]["challenge_password"]
+    new = world.service.rotate_device_endpoint_credential(endpoint["endpoint_id"], ADMIN)["credentials"]
+    assert new["challenge_password"] != old
+    with pytest.raises(Unauthenticated):
+        world.service._check_device_secret(endpoint, old, "scep")
+    assert world.service._check_device_secret(endpoint, new["challenge_password"], "scep")["via"] == "endpoint"
+    form = world.endpoint()
+    assert "credentials" not in world.service.create_device_endpoint(
+        {"name": "Form", "organization_id": ORG, "profile_ids": [world.profiles["device"]]}, ADMIN)
+    with pytest.raises(Conflict) as refused:
+        world.service.rotate_device_endpoint_credential(form["endpoint_id"], ADMIN)
+    assert refused.value.code == "no_credential"
+
+
+def test_a_one_time_challenge_works_once_for_its_own_endpoint_until_it_expires(world):
+    endpoint = protocol_endpoint(world)["device_endpoint"]
+    other = protocol_endpoint(world)["device_endpoint"]
+    issued = world.service.issue_device_challenge(endpoint["endpoint_id"], {"device_name": "printer-7"}, ADMIN)
+    assert issued["status"] == "issued" and issued["device_name"] == "printer-7" and len(issued["challenge"]) == 24
+    assert issued["challenge"] not in world.events_text()
+    with pytest.raises(Unauthenticated):
+        world.service._check_device_secret(other, issued["challenge"], "scep")      # another endpoint's
+    used = world.service._check_device_secret(endpoint, issued["challenge"], "scep", cert_id="c-1")
+    assert used == {"via": "challenge", "challenge_id": issued["challenge_id"]}
+    with pytest.raises(Unauthenticated) as twice:
+        world.service._check_device_secret(endpoint, issued["challenge"], "scep")
+    assert "used" in twice.value.message or "not" in twice.value.message
+    late = world.service.issue_device_challenge(endpoint["endpoint_id"], {"valid_hours": 1}, ADMIN)
+    world.now = NOW + timedelta(hours=2)
+    with pytest.raises(Unauthenticated) as expired:
+        world.service._check_device_secret(endpoint, late["challenge"], "scep")
+    assert "expired" in expired.value.message
+    listed = {c["challenge_id"]: c for c in world.service.list_device_challenges(endpoint["endpoint_id"])["items"]}
+    assert listed[issued["challenge_id"]]["status"] == "used" and listed[issued["challenge_id"]]["cert_id"] == "c-1"
+    assert listed[late["challenge_id"]]["status"] == "expired"
+    assert all("challenge" not in c for c in listed.values())
+
+
+@pytest.mark.parametrize("payload", [{"valid_hours": 0}, {"valid_hours": 721}, {"device_name": "x" * 129},
+                                     {"device_name": "a\nb"}, {"secret": "mine"}])
+def test_a_bad_challenge_request_is_400_and_issues_nothing(world, payload):
+    endpoint = protocol_endpoint(world)["device_endpoint"]
+    with pytest.raises(InvalidRequest):
+        world.service.issue_device_challenge(endpoint["endpoint_id"], payload, ADMIN)
+    assert world.service.list_device_challenges(endpoint["endpoint_id"])["items"] == []
+
+
+def test_a_web_form_endpoint_takes_no_challenges(world):
+    form = world.endpoint()
+    with pytest.raises(Conflict) as refused:
+        world.service.issue_device_challenge(form["endpoint_id"], {}, ADMIN)
+    assert refused.value.code == "no_credential"
