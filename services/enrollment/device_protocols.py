@@ -16,6 +16,7 @@ from datetime import datetime
 import structlog
 
 from contracts.errors import ConcurrencyConflict, Conflict, DomainError, Forbidden, NotFound, Unauthenticated
+from services.enrollment.csr import parse_csr
 from services.enrollment.forms_events import DeviceChallengeUsed
 from services.enrollment.forms_service import challenge_stream, credential_digest
 
@@ -100,7 +101,8 @@ class DeviceProtocols:
             return existing
         profile = self.get_profile(endpoint["profile_ids"][0])
         payload = {"organization_id": endpoint["organization_id"], "department_id": endpoint["department_id"],
-                   "profile_id": profile["profile_id"], "term_days": max(profile["terms"]), "csr": csr_pem}
+                   "profile_id": profile["profile_id"], "term_days": max(profile["terms"]), "csr": csr_pem,
+                   "common_name": parse_csr(csr_pem).subject_common_name}
         try:
             return self.request_with_csr("device", payload, requested_by, False, cert_id, None, None, protocol,
                                          endpoint["endpoint_id"], protocol_ref)["certificate"]

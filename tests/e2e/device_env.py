@@ -69,7 +69,7 @@ class DeviceEnv:
 
     def devices(self, endpoint_id: str) -> list[dict]:
         """The device inventory's certificates issued through the endpoint."""
-        answer = self.api("GET", "/api/v1/device", params={"endpoint_id": endpoint_id, "size": 500})
+        answer = self.api("GET", "/api/v1/device", params={"endpoint_id": endpoint_id, "size": 200})
         assert answer.status_code == 200, answer.text
         return answer.json()["items"]
 

@@ -33,6 +33,7 @@ BOUNDED = settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.expli
 schemathesis.serializer.alias("application/ocsp-request", "application/octet-stream")
 schemathesis.serializer.alias("text/csv", "text/plain")     # the persons import
 schemathesis.serializer.alias(["application/pkcs10", "application/x-pem-file"], "application/octet-stream")  # CSRs
+schemathesis.serializer.alias("application/x-pki-message", "application/octet-stream")  # SCEP PKIOperation
 ORG = {"address1": "1 Main St", "city": "Berlin", "state": "Berlin", "country": "DE"}
 
 

@@ -41,6 +41,11 @@ def upgrade() -> None:
     sa.Column('value', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+    op.create_table('scep_ra_keys',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
     op.add_column('certificates', sa.Column('endpoint_id', sa.String(length=36), nullable=True))
     op.add_column('certificates', sa.Column('protocol_ref', sa.String(length=128), nullable=True))
     op.create_index(ix('certificates_endpoint_id'), 'certificates', ['endpoint_id'], unique=False)
@@ -56,6 +61,7 @@ def downgrade() -> None:
     op.drop_index(ix('certificates_endpoint_id'), table_name='certificates')
     op.drop_column('certificates', 'protocol_ref')
     op.drop_column('certificates', 'endpoint_id')
+    op.drop_table('scep_ra_keys')
     op.drop_table('device_endpoint_credentials')
     op.drop_index(ix('device_challenges_endpoint_id'), table_name='device_challenges')
     op.drop_table('device_challenges')
