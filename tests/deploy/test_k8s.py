@@ -273,7 +273,8 @@ def test_probes_check_health_on_the_port_the_process_listens_on(rendered):
         settings = load_settings(_environment(rendered, container))
         # The gateway answers /healthz and /readyz on its HTTP port; other processes on the health port.
         listening = settings.http_port if service == "gateway" else settings.health_port
-        assert [p["containerPort"] for p in container["ports"]] == [listening]
+        opened = [listening, settings.est_port] if service == "gateway" else [listening]
+        assert [p["containerPort"] for p in container["ports"]] == opened
         probes = {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}
         if "startupProbe" in container:   # optional; when present it must reach the process too
             probes["startupProbe"] = "/healthz"
@@ -315,6 +316,24 @@ def test_ingress_reaches_the_gateway_pods(rendered):
                     assert not _selects(service["spec"]["selector"], other["spec"]["template"]["metadata"]["labels"])
             [port] = [p for p in service["spec"]["ports"] if _is_backend_port(p, backend["port"])]
             assert _container_port(gateway_container, port["targetPort"]) == listening
+
+
+def test_est_reaches_the_gateways_tls_listener_through_a_tcp_service(rendered):
+    """EST reads the client certificate, so its TLS ends in the gateway: a Service (not the Ingress) on the port
+    the EST URLs name, to the container port the gateway's EST listener opens."""
+    gateway = _deployment_for(rendered, "gateway")
+    [container] = _containers(gateway)
+    settings = load_settings(_environment(rendered, container))
+    assert settings.est_port and settings.est_base_url == f"https://{settings.est_public_host}:{settings.est_port}"
+    service = _find(rendered, "Service", "certplane-est")
+    assert _selects(service["spec"]["selector"], gateway["spec"]["template"]["metadata"]["labels"])
+    [port] = service["spec"]["ports"]
+    assert port["port"] == settings.est_port and port["protocol"] == "TCP"
+    assert _container_port(container, port["targetPort"]) == settings.est_port
+    [ingress] = _of_kind(rendered, "Ingress")
+    backends = {path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"]
+                for path in rule["http"]["paths"]}
+    assert "certplane-est" not in backends
 
 
 def test_public_base_url_names_the_ingress_host(rendered):
