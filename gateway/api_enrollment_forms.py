@@ -12,11 +12,19 @@ Scoped (DESIGN §6) by the rule for certificates of the account's type there (co
 sees_certificates): MRAO; RAO of that type for the organization; DRAO of that type for the department (device
 endpoints: type device). Outside the caller's scope an account or endpoint answers 404 and is never listed or
 counted. The gateway checks who asks and that the organization and department exist and belong together;
-enrollment decides the rest (profiles of the right type, the options of the type, a free URI extension)."""
+enrollment decides the rest (profiles of the right type, the options of the type, a free URI extension).
+
+An scep or est endpoint (issue 16) has a credential the server makes — the SCEP challenge password, or the EST
+HTTP Basic username and password — answered once: in the create answer (`credentials`) and when rotated (POST
+…/credentials), never by a GET. One-time challenges (POST …/challenges) are for single devices: each answered
+once, then listed by status (issued, used, expired) without the challenge itself. The same scope as the
+endpoint's other routes: who sees the endpoint manages its credential and challenges. Answers holding a secret
+are `Cache-Control: no-store`."""
 from __future__ import annotations
 
 import uuid
 
+from marshmallow import Schema, fields
 from werkzeug.wrappers import Request, Response
 
 from contracts import access
@@ -38,6 +46,29 @@ ACCOUNT_KIND, ENDPOINT_KIND = "form_account", "device_endpoint"
 _ACCOUNT_FIELDS = tuple(forms_contract.FormAccountV1().fields)
 _ENDPOINT_FIELDS = tuple(forms_contract.DeviceEndpointV1().fields)
 _APPLICANT_FIELDS = tuple(schemas.FormApplicantAccess().fields)
+_CHALLENGE_FIELDS = tuple(forms_contract.ChallengeV1().fields)
+_ISSUED_CHALLENGE_FIELDS = tuple(forms_contract.IssuedChallengeV1().fields)
+_NO_STORE = {"Cache-Control": "no-store"}       # an answer with a credential or a challenge in it
+
+
+class DeviceEndpointWithCredentials(schemas.DeviceEndpoint):
+    """An scep or est endpoint as created or with its credential rotated: the endpoint and, this once, the
+    credential (a web_form endpoint's create answer has no `credentials`)."""
+    credentials = fields.Nested(forms_contract.CredentialV1, metadata={
+        "description": "scep: `challenge_password`; est: `username` (the URI extension) and `password` (HTTP "
+                       "Basic). Shown in this answer only: Certplane keeps its SHA-256, never the credential"})
+
+
+class DeviceChallenge(forms_contract.ChallengeV1):
+    pass
+
+
+class DeviceChallengeIssued(forms_contract.IssuedChallengeV1):
+    pass
+
+
+class DeviceChallengeList(Schema):
+    items = fields.List(fields.Nested(DeviceChallenge), required=True)
 
 
 def account_view(account: dict) -> dict:
@@ -46,6 +77,14 @@ def account_view(account: dict) -> dict:
 
 def endpoint_view(endpoint: dict) -> dict:
     return {k: endpoint.get(k) for k in _ENDPOINT_FIELDS}
+
+
+def endpoint_with_credentials(answer: dict) -> dict:
+    """The RPC's {"device_endpoint", "credentials"?} as one REST answer: the endpoint, `credentials` beside it."""
+    body = endpoint_view(answer["device_endpoint"])
+    if answer.get("credentials"):
+        body["credentials"] = dict(answer["credentials"])
+    return body
 
 
 class EnrollmentFormRoutes:
@@ -169,12 +208,15 @@ class EnrollmentFormRoutes:
         return Response(status=200, headers={"X-Total-Count": response.headers["X-Total-Count"]})
 
     @api("POST", _ENDPOINTS, doc=Operation(
-        "Create a device enrollment endpoint (type web_form; scep and est come with issue 16) for an organization "
-        "(optionally a department; both fixed once created) with device profiles, help texts and a URI extension "
-        "(3..64 of a-z, 0-9 and -; generated — 16 random characters — when absent or with `generate: true`). "
-        "The answer's `form_url` is what applicants get. An MRAO, or an RAO / DRAO device of the organization / "
-        "department", ENDPOINTS_TAG, body=forms_contract.CreateDeviceEndpointV1,
-        responses={201: (schemas.DeviceEndpoint, "created; Location names it"),
+        "Create a device enrollment endpoint for an organization (optionally a department; both fixed once "
+        "created) with device profiles, help texts and a URI extension (3..64 of a-z, 0-9 and -; generated — 16 "
+        "random characters — when absent or with `generate: true`). Its `type`: `web_form` (the default; "
+        "`form_url` is what applicants get), `scep` (RFC 8894; devices use `scep_url`) or `est` (RFC 7030; "
+        "`est_url`). An scep or est endpoint's answer holds its `credentials`, made by the server and shown this "
+        "once (the SCEP challenge password; the EST Basic username and password). An MRAO, or an RAO / DRAO "
+        "device of the organization / department", ENDPOINTS_TAG, body=forms_contract.CreateDeviceEndpointV1,
+        responses={201: (DeviceEndpointWithCredentials, "created (scep/est: with its credential, shown this once); "
+                                                        "Location names it"),
                    409: (schemas.Error, "uri_extension_taken: another endpoint has this URI extension"),
                    422: (schemas.Error, "a profile that does not exist or is not a device profile")}))
     def create_device_endpoint(self, request: Request):
@@ -184,11 +226,16 @@ class EnrollmentFormRoutes:
         payload = _canonical(payload)
         self._form_place(scope, "device", payload["organization_id"], payload["department_id"])
         answer = self._call(self.enrollment_rpc, "create_device_endpoint", payload, scope.principal.admin_id)
-        body = endpoint_view(answer["device_endpoint"])
-        return json_response(201, body, {"Location": f"{_ENDPOINTS}/{body['endpoint_id']}"})
+        body = endpoint_with_credentials(answer)
+        headers = {"Location": f"{_ENDPOINTS}/{body['endpoint_id']}"}
+        if "credentials" in body:
+            headers.update(_NO_STORE)
+        return json_response(201, body, headers)
 
-    @api("GET", _ENDPOINT, doc=Operation("Get a device enrollment endpoint, with its form URL", ENDPOINTS_TAG,
-                                         responses={200: (schemas.DeviceEndpoint, "the endpoint")}))
+    @api("GET", _ENDPOINT, doc=Operation(
+        "Get a device enrollment endpoint, with its URL (`form_url`; scep: `scep_url`; est: `est_url`) and, for "
+        "scep or est, when its credential was made (`credential_set_at`; never the credential)", ENDPOINTS_TAG,
+        responses={200: (schemas.DeviceEndpoint, "the endpoint")}))
     def get_device_endpoint(self, request: Request, endpoint_id: str):
         scope = self._begin(request)
         return json_response(200, endpoint_view(self._visible_device_endpoint(scope, endpoint_id)))
@@ -216,6 +263,47 @@ class EnrollmentFormRoutes:
         self._visible_device_endpoint(scope, endpoint_id)
         self._call(self.enrollment_rpc, "delete_device_endpoint", endpoint_id, scope.principal.admin_id)
         return Response(status=204)
+
+    @api("POST", _ENDPOINT + "/credentials", doc=Operation(
+        "Rotate an scep or est endpoint's credential: a new one made by the server, shown in this answer only; "
+        "the old one stops working at once (devices not yet enrolled need the new one; one-time challenges stay "
+        "valid). The same rights as changing the endpoint. Takes no body", ENDPOINTS_TAG,
+        responses={200: (DeviceEndpointWithCredentials, "the endpoint with its new credential, shown this once"),
+                   409: (schemas.Error, "no_credential: a web_form endpoint has none (its form URL is public)")}))
+    def rotate_device_endpoint_credential(self, request: Request, endpoint_id: str):
+        scope = self._begin(request)
+        self._visible_device_endpoint(scope, endpoint_id)
+        answer = self._call(self.enrollment_rpc, "rotate_device_endpoint_credential", endpoint_id,
+                            scope.principal.admin_id)
+        return json_response(200, endpoint_with_credentials(answer), dict(_NO_STORE))
+
+    @api("POST", _ENDPOINT + "/challenges", doc=Operation(
+        "Issue a one-time challenge for one device of an scep or est endpoint: `device_name` (who it is for, "
+        "1..128 printable characters, optional) and `valid_hours` (1..720, default 24). The answer holds the "
+        "`challenge`, shown this once: the device sends it as its SCEP challengePassword, or as its EST Basic "
+        "password (any username); it works once, until `expires_at`. The same rights as changing the endpoint",
+        ENDPOINTS_TAG, body=forms_contract.IssueChallengeV1,
+        responses={201: (DeviceChallengeIssued, "issued; the challenge is shown this once"),
+                   409: (schemas.Error, "no_credential: a web_form endpoint takes no challenges")}))
+    def issue_device_challenge(self, request: Request, endpoint_id: str):
+        scope = self._begin(request)
+        _raw, payload = parse_body(request, forms_contract.IssueChallengeV1(), self.context.settings.max_body_bytes)
+        self._visible_device_endpoint(scope, endpoint_id)
+        answer = self._call(self.enrollment_rpc, "issue_device_challenge", endpoint_id, payload,
+                            scope.principal.admin_id)
+        body = {k: answer.get(k) for k in _ISSUED_CHALLENGE_FIELDS}
+        return json_response(201, body, dict(_NO_STORE))
+
+    @api("GET", _ENDPOINT + "/challenges", doc=Operation(
+        "The endpoint's one-time challenges, newest first (at most 500): who each is for, its status (issued, "
+        "used, expired), when it expires, who issued it, and when and through which protocol it was used "
+        "(`cert_id`: the certificate it enrolled). Never the challenge itself. A web_form endpoint has none",
+        ENDPOINTS_TAG, responses={200: (DeviceChallengeList, "the challenges")}))
+    def list_device_challenges(self, request: Request, endpoint_id: str):
+        scope = self._begin(request)
+        self._visible_device_endpoint(scope, endpoint_id)
+        found = self._call(self.enrollment_rpc, "list_device_challenges", endpoint_id)
+        return json_response(200, {"items": [{k: c.get(k) for k in _CHALLENGE_FIELDS} for c in found["items"]]})
 
     # ---- rules ------------------------------------------------------------------------------------------
     def _visible_form_account(self, scope, form_account_id: str) -> dict:

@@ -284,7 +284,9 @@ def decide_rotate_credential(state: DeviceEndpoint, rotated_by: str, now: dateti
 
 def decide_issue_challenge(endpoint: DeviceEndpoint, history: list, challenge_id: str, values: dict,
                            issued_by: str, now: datetime) -> list:
-    """A one-time challenge for an scep or est endpoint that is active (`history`: the challenge's own stream)."""
+    """A one-time challenge for an scep or est endpoint (`history`: the challenge's own stream). A disabled
+    endpoint may get challenges too (for its devices once it is enabled again): it refuses their requests while
+    disabled."""
     _existing_endpoint(endpoint)
     if endpoint.type not in PROTOCOL_ENDPOINT_TYPES:
         raise Conflict(f"a {endpoint.type} endpoint takes no challenges: only scep and est endpoints do",

@@ -2,15 +2,25 @@
 account's type for the organization / department, creates, lists, counts, changes and deletes them; one outside
 the caller's scope is 404 and never listed; the access code is in no answer and in no event enrollment recorded;
 every bad input is a clear 4xx that creates nothing (control characters or 10,000 characters in a code, a profile
-of another type, a help text of 2049 characters, a taken URI extension)."""
+of another type, a help text of 2049 characters, a taken URI extension).
+
+SCEP and EST endpoints (issue 16): the create answer holds the server-made credential once (never a GET, a list or
+an event), a rotation answers a new one once, a one-time challenge is answered once (201) and then listed without
+itself; a web_form endpoint has no credential (409 no_credential on rotate and on issuing a challenge); a bad
+challenge (0 or 10,000 hours, a 129-character or control-character device name) is 400 naming the field and issues
+nothing; outside the caller's scope every one of these routes is 404. On the shared device server (`device_env`,
+with its EST listener): an est endpoint's `est_url` is the listener's, and after a rotation scepclient enrolls with
+the new password only."""
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from contracts import enrollment_forms as forms_contract
 from gateway import schemas
+from gateway.api_enrollment_forms import DeviceChallengeIssued, DeviceChallengeList, DeviceEndpointWithCredentials
 from tests.e2e.actors import drao, error_of, rao, unique
 from tests.e2e.conftest import Embedded
 from tests.e2e.test_ssl_lifecycle import ORG, wait_for_profiles
@@ -378,7 +388,7 @@ BAD_ENDPOINTS = {
     "a bad extension": (lambda w: {"uri_extension": "Not/Good"}, 400, "uri_extension"),
     "a short extension": (lambda w: {"uri_extension": "ab"}, 400, "uri_extension"),
     "an extension and generate": (lambda w: {"uri_extension": "both-ways", "generate": True}, 400, "uri_extension"),
-    "scep (issue 16)": (lambda w: {"type": "scep"}, 400, "type"),
+    "an unknown type": (lambda w: {"type": "cmp"}, 400, "type"),
     "no name": (lambda w: {"name": None}, 400, "name"),
 }
 
@@ -393,3 +403,192 @@ def test_a_bad_endpoint_is_refused_with_its_reason_and_creates_nothing(cp, world
     error = error_of(refused)
     assert word in (error["message"] + str(error["details"])).lower(), error
     assert listed(cp.api, ENDPOINTS)["total"] == before
+
+
+# ---- scep and est endpoints: the credential once, rotation, one-time challenges (issue 16) ----------------------
+
+def is_credential(text) -> bool:
+    return (isinstance(text, str) and len(text) == forms_contract.CREDENTIAL_LENGTH
+            and set(text) <= set(forms_contract.CREDENTIAL_ALPHABET))
+
+
+def secrets_seen_after(cp, endpoint_id: str, *secrets_: str) -> list[str]:
+    """The secrets that any later answer about the endpoint, its list, its challenges or an event shows."""
+    texts = [cp.api("GET", f"{ENDPOINTS}/{endpoint_id}").text, cp.api("GET", ENDPOINTS, params={"size": 200}).text,
+             cp.api("GET", f"{ENDPOINTS}/{endpoint_id}/challenges").text, enrollment_events(cp)]
+    return [secret for secret in secrets_ if any(secret in text for text in texts)]
+
+
+def test_an_scep_endpoint_answers_its_challenge_password_once(cp, world):
+    response = cp.api("POST", ENDPOINTS, json=endpoint_body(world, type="scep"))
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert DeviceEndpointWithCredentials().validate(made) == {}, made
+    assert response.headers["Cache-Control"] == "no-store"
+    password = made["credentials"]["challenge_password"]
+    assert set(made["credentials"]) == {"challenge_password"} and is_credential(password)
+    assert made["type"] == "scep" and made["scep_url"] == f"{cp.api.base_url}/scep/{made['uri_extension']}"
+    assert made["est_url"] is None and made["credential_set_at"]
+    shown = cp.api("GET", f"{ENDPOINTS}/{made['endpoint_id']}")
+    assert shown.status_code == 200 and "credentials" not in shown.json()
+    assert shown.json() == {k: v for k, v in made.items() if k != "credentials"}
+    assert secrets_seen_after(cp, made["endpoint_id"], password) == []
+
+
+def test_an_est_endpoint_answers_its_basic_username_and_password_once(cp, world):
+    made = create_endpoint(cp.api, world, type="est", uri_extension=unique("est-fleet-"))
+    assert DeviceEndpointWithCredentials().validate(made) == {}, made
+    credentials = made["credentials"]
+    assert set(credentials) == {"username", "password"} and credentials["username"] == made["uri_extension"]
+    assert is_credential(credentials["password"])
+    assert made["est_url"] is None          # this server runs no EST listener (est_port unset): no URL to give
+    assert made["scep_url"] is None and made["type"] == "est"
+    assert "credentials" not in cp.api("GET", f"{ENDPOINTS}/{made['endpoint_id']}").json()
+    assert secrets_seen_after(cp, made["endpoint_id"], credentials["password"]) == []
+
+
+@pytest.mark.parametrize("kind", ["scep", "est"])
+def test_rotating_answers_a_new_credential_once(cp, world, kind):
+    made = create_endpoint(world["actors"]["RAO device A"], world, type=kind)
+    old = made["credentials"]
+    rotated = world["actors"]["RAO device A"]("POST", f"{ENDPOINTS}/{made['endpoint_id']}/credentials")
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.headers["Cache-Control"] == "no-store"
+    body = rotated.json()
+    assert DeviceEndpointWithCredentials().validate(body) == {}, body
+    assert set(body["credentials"]) == set(old) and body["credentials"] != old
+    new_secret = body["credentials"].get("challenge_password") or body["credentials"]["password"]
+    assert is_credential(new_secret)
+    assert body["credential_set_at"] >= made["credential_set_at"] and body["uri_extension"] == made["uri_extension"]
+    again = cp.api("POST", f"{ENDPOINTS}/{made['endpoint_id']}/credentials").json()["credentials"]
+    assert again not in (old, body["credentials"])
+    old_secret = old.get("challenge_password") or old["password"]
+    assert secrets_seen_after(cp, made["endpoint_id"], old_secret, new_secret) == []
+
+
+def test_a_web_form_endpoint_has_no_credential_and_takes_no_challenges(cp, world):
+    """409 no_credential (the endpoint exists; its type has no credential): a web form's URL is public."""
+    made = create_endpoint(cp.api, world)
+    assert "credentials" not in made and made["credential_set_at"] is None
+    for path, kwargs in (("credentials", {}), ("challenges", {"json": {"device_name": "printer-1"}})):
+        refused = cp.api("POST", f"{ENDPOINTS}/{made['endpoint_id']}/{path}", **kwargs)
+        assert refused.status_code == 409, (path, refused.text)
+        assert error_of(refused)["code"] == "no_credential" and "web_form" in error_of(refused)["message"]
+    listed_challenges = cp.api("GET", f"{ENDPOINTS}/{made['endpoint_id']}/challenges")
+    assert listed_challenges.status_code == 200 and listed_challenges.json() == {"items": []}
+    assert cp.api("GET", f"{ENDPOINTS}/{made['endpoint_id']}").json() == made
+
+
+@pytest.mark.parametrize("kind", ["scep", "est"])
+def test_a_one_time_challenge_is_answered_once_then_listed_without_it(cp, world, kind):
+    made = create_endpoint(cp.api, world, type=kind)
+    path = f"{ENDPOINTS}/{made['endpoint_id']}/challenges"
+    response = cp.api("POST", path, json={"device_name": "printer-3rd-floor", "valid_hours": 2})
+    assert response.status_code == 201, response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    issued = response.json()
+    assert DeviceChallengeIssued().validate(issued) == {}, issued
+    assert is_credential(issued["challenge"]) and issued["status"] == "issued"
+    assert issued["device_name"] == "printer-3rd-floor" and issued["endpoint_id"] == made["endpoint_id"]
+    lasts = datetime.fromisoformat(issued["expires_at"]) - datetime.fromisoformat(issued["issued_at"])
+    assert abs(lasts - timedelta(hours=2)) < timedelta(minutes=1), lasts
+    me = cp.api("GET", "/api/v1/auth/me").json()
+    assert issued["issued_by"] == me["admin_id"] and issued["used_at"] is None
+
+    default = cp.api("POST", path, json={})
+    assert default.status_code == 201, default.text
+    lasts = (datetime.fromisoformat(default.json()["expires_at"])
+             - datetime.fromisoformat(default.json()["issued_at"]))
+    assert abs(lasts - timedelta(hours=24)) < timedelta(minutes=1) and default.json()["device_name"] is None
+    assert default.json()["challenge"] != issued["challenge"]
+
+    found = cp.api("GET", path)
+    assert found.status_code == 200, found.text
+    assert DeviceChallengeList().validate(found.json()) == {}
+    items = found.json()["items"]
+    assert [c["challenge_id"] for c in items] == [default.json()["challenge_id"], issued["challenge_id"]]
+    assert all("challenge" not in c and c["status"] == "issued" for c in items)
+    assert {k: v for k, v in issued.items() if k != "challenge"} == items[1]
+    assert secrets_seen_after(cp, made["endpoint_id"], issued["challenge"], default.json()["challenge"]) == []
+
+
+BAD_CHALLENGES = {
+    # name: (the body, the field the answer names)
+    "0 hours": ({"valid_hours": 0}, "valid_hours"),
+    "10,000 hours": ({"valid_hours": 10_000}, "valid_hours"),
+    "721 hours": ({"valid_hours": 721}, "valid_hours"),
+    "hours as text": ({"valid_hours": "24"}, "valid_hours"),
+    "a 129-character device name": ({"device_name": "d" * 129}, "device_name"),
+    "a 10,000-character device name": ({"device_name": "d" * 10_000}, "device_name"),
+    "a control character in the device name": ({"device_name": "printer\x00\x1b[31m"}, "device_name"),
+    "a line break in the device name": ({"device_name": "printer\nscanner"}, "device_name"),
+    "an unknown field": ({"challenge": "my own secret challenge"}, "challenge"),
+}
+
+
+@pytest.fixture(scope="module")
+def scep_endpoint(cp, world):
+    return create_endpoint(cp.api, world, type="scep")
+
+
+@pytest.mark.parametrize("case", BAD_CHALLENGES)
+def test_a_bad_challenge_is_400_naming_the_field_and_issues_nothing(cp, world, scep_endpoint, case):
+    body, word = BAD_CHALLENGES[case]
+    path = f"{ENDPOINTS}/{scep_endpoint['endpoint_id']}/challenges"
+    before = (cp.api("GET", path).json(), enrollment_events(cp).count("device_challenge_issued"))
+    refused = cp.api("POST", path, json=body)
+    assert refused.status_code == 400, refused.text
+    assert word in error_of(refused)["details"], error_of(refused)
+    assert (cp.api("GET", path).json(), enrollment_events(cp).count("device_challenge_issued")) == before
+
+
+def test_credentials_and_challenges_outside_the_scope_are_404(cp, world):
+    made = create_endpoint(world["actors"]["RAO device A"], world, type="scep")
+    endpoint_id = made["endpoint_id"]
+    outsiders = (world["actors"]["RAO client A"], world["actors"]["RAO client B"], world["actors"]["RAO ssl A"])
+    for actor in outsiders:
+        for method, suffix, kwargs in (("POST", "credentials", {}), ("POST", "challenges", {"json": {}}),
+                                       ("GET", "challenges", {})):
+            answer = actor(method, f"{ENDPOINTS}/{endpoint_id}/{suffix}", **kwargs)
+            assert answer.status_code == 404, (method, suffix, answer.text)
+            assert error_of(answer)["details"] == {"kind": "device_endpoint", "id": endpoint_id}
+    assert cp.api("GET", f"{ENDPOINTS}/{endpoint_id}/challenges").json() == {"items": []}
+    assert cp.api("GET", f"{ENDPOINTS}/{endpoint_id}").json()["credential_set_at"] == made["credential_set_at"]
+    mine = world["actors"]["RAO device A"]("POST", f"{ENDPOINTS}/{endpoint_id}/challenges", json={"valid_hours": 1})
+    assert mine.status_code == 201, mine.text
+    for unknown in (str(uuid.uuid4()), "not-an-id"):
+        for method, suffix in (("POST", "credentials"), ("GET", "challenges")):
+            assert cp.api(method, f"{ENDPOINTS}/{unknown}/{suffix}").status_code == 404
+
+
+def test_with_an_est_listener_an_est_endpoint_names_its_url_there(device_env):
+    """The shared device server (tests/e2e/device_env.py) runs the EST listener: the endpoint's `est_url` is the
+    listener's https URL with the endpoint's label, in the create answer, the GET and the list."""
+    made = device_env.endpoint("est")
+    host = device_env.base_url.split("://", 1)[1].rsplit(":", 1)[0]
+    expected = f"https://{host}:{device_env.est_port}/.well-known/est/{made['uri_extension']}/"
+    assert made["est_url"] == expected and made["scep_url"] is None
+    assert device_env.api("GET", f"{ENDPOINTS}/{made['endpoint_id']}").json()["est_url"] == expected
+    page = device_env.api("GET", ENDPOINTS, params={"size": 200}).json()
+    assert {e["endpoint_id"]: e["est_url"] for e in page["items"]}[made["endpoint_id"]] == expected
+    scep = device_env.endpoint("scep")
+    assert scep["scep_url"] == f"{device_env.base_url}/scep/{scep['uri_extension']}" and scep["est_url"] is None
+
+
+def test_after_a_rotation_only_the_new_scep_password_enrolls(device_env, tmp_path):
+    """What the rotation route promises, with Debian's scepclient: the old password stops working at once."""
+    from tests.e2e.test_scep import SCEPCLIENT, device_name, scepclient
+    if SCEPCLIENT is None:
+        pytest.skip("needs Debian's scep (scepclient)")
+    made = device_env.endpoint("scep")
+    old = made["credentials"]["challenge_password"]
+    rotated = device_env.api("POST", f"{ENDPOINTS}/{made['endpoint_id']}/credentials")
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["credentials"]["challenge_password"]
+    refused = scepclient(tmp_path / "old", made["scep_url"], device_name("rotated-old"), challenge=old)
+    assert refused.returncode != 0 and "badRequest" in refused.stdout, refused.stdout + refused.stderr
+    assert device_env.devices(made["endpoint_id"]) == []
+    enrolled = scepclient(tmp_path / "new", made["scep_url"], device_name("rotated-new"), challenge=new)
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    [issued] = device_env.devices(made["endpoint_id"])
+    assert issued["status"] == "issued" and issued["common_name"].startswith("rotated-new-")

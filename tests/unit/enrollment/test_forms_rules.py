@@ -236,10 +236,14 @@ def test_help_text_is_at_most_2048_characters_and_may_have_line_breaks():
         c.CreateDeviceEndpointV1().load(endpoint_body(help_link_text="x" * 129))
 
 
-def test_only_web_forms_now_and_the_fixed_fields_stay_fixed():
-    assert c.ENDPOINT_TYPES == ("web_form",)
-    with pytest.raises(ValidationError):
-        c.CreateDeviceEndpointV1().load(endpoint_body(type="scep"))
+def test_an_endpoint_is_a_web_form_scep_or_est_and_the_fixed_fields_stay_fixed():
+    assert c.ENDPOINT_TYPES == ("web_form", "scep", "est")
+    for kind in c.ENDPOINT_TYPES:
+        assert c.CreateDeviceEndpointV1().load(endpoint_body(type=kind))["type"] == kind
+    for kind in ("cmp", "SCEP", "", None):
+        with pytest.raises(ValidationError) as refused:
+            c.CreateDeviceEndpointV1().load(endpoint_body(type=kind))
+        assert "type" in refused.value.messages
     for field in ("uri_extension", "organization_id", "type"):
         with pytest.raises(ValidationError) as refused:
             c.UpdateDeviceEndpointV1().load({field: "x"})
