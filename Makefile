@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile bench-console bench-acme clean
+.PHONY: run test test-unit test-integration bench-store bench-http bench-auth bench-dcv bench-crl bench-ocsp bench-issue bench-hostile bench-console bench-acme bench-scep bench-est clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtualenv with $(PYTHON). On Debian/Ubuntu: sudo apt-get install python3.11-venv"; exit 1; }
@@ -21,7 +21,9 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.test-installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	@touch $@
 
-## run: Certplane in embedded mode (one process, SQLite under var/, no servers needed)
+## run: Certplane in embedded mode (one process, SQLite under var/, no servers needed); EST's TLS listener on 8443
+##      unless CERTPLANE_EST_PORT says otherwise
+run: export CERTPLANE_EST_PORT ?= 8443
 run: $(VENV)/.run-installed
 	$(BIN)/certplane run
 
@@ -75,6 +77,14 @@ bench-console: $(VENV)/.bench-installed
 ## bench-acme: ACME certificates/s with the Python acme library at 1 and 4 client processes against Certplane (distributed, lint on, names authorized by DCV) and Debian's pebble 2.4 (always valid), vs in-process lint+sign (a); targets >= 50% of (a) at 4 clients, p95 < 300 ms at 1 client
 bench-acme: $(VENV)/.bench-installed
 	$(BIN)/python bench/acme.py
+
+## bench-scep: SCEP enrollments/s with parallel scepclient processes (1, 4, 16) against Certplane (distributed) and micromdm's scepserver 2.1.0 in the same run, duplicate serials and failures counted for both; targets >= 1.0x scepserver at 1 client, 0 duplicates and 0 failures at 4 and 16
+bench-scep: $(VENV)/.bench-installed
+	$(BIN)/python bench/scep.py
+
+## bench-est: EST simpleenroll/s over Certplane's EST TLS listener (distributed, HTTP Basic) at 1 and 4 clients, beside the in-process lint+sign limit (a)
+bench-est: $(VENV)/.bench-installed
+	$(BIN)/python bench/est.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
