@@ -102,12 +102,19 @@ class _App(WsgiApp):
         return response(environ, start_response)
 
 
+# The EST listener's TLS (one gateway a process): its certificate installed by gateway/api_est.py's timer
+EST_TLS = listener.ServiceTls()
+EST_LISTENER = "certplane.est_listener"
+EST_ENVIRON = {**listener.TLS_ENVIRON, EST_LISTENER: True}
+
+
 class ApiServer(WebServer):
     """The API port, and — when `tls_port` is set — the same routes over TLS on (http_host, tls_port), with the
     certificate of `tls_cert_file` (re-read when it changes). Both listeners share one ConnectionGate: a client's
     share of connections is the process's, whichever port it uses."""
 
     _tls = _tls_sock = _tls_serv = _tls_gt = None
+    _est_sock = _est_serv = _est_gt = None
 
     def start(self):
         # nameko's own start() with one change: eventlet.listen sets SO_REUSEPORT by default, which lets a second
@@ -133,6 +140,12 @@ class ApiServer(WebServer):
                 self._tls_sock.settimeout(None)
                 self._tls_serv = listener.make_server(self._tls_sock, app, limits, environ=listener.TLS_ENVIRON)
                 self._tls_gt = self.container.spawn_managed_thread(self.run_tls)
+            if settings.est_port:   # EST (gateway/api_est.py): its certificate from Certplane's CA, installed later
+                self._est_sock = eventlet.listen((settings.est_host or settings.http_host, settings.est_port),
+                                                 reuse_port=False)
+                self._est_sock.settimeout(None)
+                self._est_serv = listener.make_server(self._est_sock, app, limits, environ=EST_ENVIRON)
+                self._est_gt = self.container.spawn_managed_thread(self.run_est)
 
     def run(self):
         # nameko's accept loop with the listener's caps; each connection is a managed thread, not a worker
@@ -143,11 +156,18 @@ class ApiServer(WebServer):
         listener.accept_loop(self._tls_sock, self._tls_serv, self._gate, self.container.spawn_managed_thread,
                              lambda: self._is_accepting, tls=self._tls)
 
+    def run_est(self):
+        listener.accept_loop(self._est_sock, self._est_serv, self._gate, self.container.spawn_managed_thread,
+                             lambda: self._is_accepting, tls=EST_TLS)
+
     def stop(self):
         self._is_accepting = False
         if self._tls_gt is not None:
             self._tls_gt.kill()
             self._tls_sock.close()
+        if self._est_gt is not None:
+            self._est_gt.kill()
+            self._est_sock.close()
         super().stop()
 
     def get_wsgi_app(self):

@@ -62,6 +62,7 @@ database in which each service gets its own schema.
 | est_host             | CERTPLANE_EST_HOST                   | http_host (the address the EST listener binds) |
 | est_public_host      | CERTPLANE_EST_PUBLIC_HOST            | the host of public_base_url (the name in est_base_url and in the listener's certificate) |
 | est_default_endpoint | CERTPLANE_EST_DEFAULT_ENDPOINT       | (none) the URI extension `/.well-known/est/<operation>` (no label) enrolls through |
+| est_tls_check_interval | CERTPLANE_EST_TLS_CHECK_INTERVAL   | 30 (seconds between checks of the EST listener's certificate and trusted CAs) |
 | acme_eab_required    | CERTPLANE_ACME_EAB_REQUIRED          | true (newAccount needs External Account Binding) |
 | acme_authz_reuse_days | CERTPLANE_ACME_AUTHZ_REUSE_DAYS     | 30 (a valid authorization is reused by its account's new orders this long) |
 | acme_finalize_wait   | CERTPLANE_ACME_FINALIZE_WAIT         | 2 (seconds finalize waits for the certificate before answering `processing`) |
@@ -148,6 +149,7 @@ class Settings:
     est_host: str | None = None
     est_public_host: str | None = None
     est_default_endpoint: str | None = None
+    est_tls_check_interval: float = 30.0
     acme_eab_required: bool = True
     acme_authz_reuse_days: float = 30.0
     acme_finalize_wait: float = 2.0
@@ -272,6 +274,7 @@ ENVIRONMENT_VARIABLES = {
     "est_host": "CERTPLANE_EST_HOST",
     "est_public_host": "CERTPLANE_EST_PUBLIC_HOST",
     "est_default_endpoint": "CERTPLANE_EST_DEFAULT_ENDPOINT",
+    "est_tls_check_interval": "CERTPLANE_EST_TLS_CHECK_INTERVAL",
     "acme_eab_required": "CERTPLANE_ACME_EAB_REQUIRED",
     "acme_authz_reuse_days": "CERTPLANE_ACME_AUTHZ_REUSE_DAYS",
     "acme_finalize_wait": "CERTPLANE_ACME_FINALIZE_WAIT",
@@ -313,7 +316,7 @@ _COERCE = {"http_port": int, "health_port": int, "max_body_bytes": int, "http_he
            "dcv_token_days": int, "dcv_reuse_days": int, "caa_identities": _names, "smtp_port": int,
            "crl_check_interval": float, "crl_refresh_hours": float, "crl_validity_days": float,
            "auto_renew_days": float, "auto_renew_check_interval": float, "issuance_wait": float,
-           "facts_max_lag": float, "tls_port": int, "est_port": int, "acme_eab_required": _boolean,
+           "facts_max_lag": float, "tls_port": int, "est_port": int, "est_tls_check_interval": float, "acme_eab_required": _boolean,
            "acme_authz_reuse_days": float, "acme_finalize_wait": float, "acme_orders_per_account_hour": int,
            "acme_orders_per_org_hour": int, "acme_http_port": int, "acme_tls_port": int,
            "acme_bad_nonce_rate": float, "form_access_max_failures": int, "form_access_lockout_seconds": float}

@@ -14,6 +14,11 @@ connection's own greenthread under the header deadline — never in the accept l
 says nothing holds one greenthread, not the accepting. Its certificate and key (`TlsCertificates`) are re-read when
 either file changes (looked at, at accept time, at most every TLS_RECHECK_SECONDS): a rotated certificate is served
 without a restart; a rotation caught half-way (the new certificate, the old key) keeps the old pair until both fit.
+
+The EST listener (`est_port`) is the same again with a `ServiceTls`: its certificate is Certplane's own (the gateway
+asks its CA for one and installs it, gateway/api_est.py), it asks for a client certificate but does not require one
+(CERT_OPTIONAL), verified against Certplane's CA certificates; the verified client certificate's DER is in the
+WSGI environ under CLIENT_CERT_DER. Until a certificate is installed, its connections are closed at once.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import os
 import re
 import socket
 import ssl
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -36,6 +42,7 @@ from eventlet.green import ssl as green_ssl
 log = structlog.get_logger(__name__)
 
 CLOSE_CONNECTION = "certplane.close_connection"   # environ key: call it to close the connection after the answer
+CLIENT_CERT_DER = "certplane.client_cert_der"      # environ key: the TLS client certificate (DER), when one was sent
 MAX_CHUNK_LINE = 1024                              # a chunk-size line with its extensions
 MAX_TRAILER_LINES = 32
 LINGER_SECONDS = 2.0                               # reading what the client still sends after a refusal
@@ -92,6 +99,14 @@ class GuardedProtocol(wsgi.HttpProtocol):
     def get_environ(self):
         environ = super().get_environ()
         environ[CLOSE_CONNECTION] = self._close_after_response
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        if getpeercert is not None:
+            try:
+                der = getpeercert(binary_form=True)
+            except (ValueError, OSError):
+                der = None
+            if der:
+                environ[CLIENT_CERT_DER] = der
         return environ
 
     def _close_after_response(self):
@@ -158,7 +173,7 @@ class ConnectionGate:
 
 
 def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, accepting=lambda: True,
-                tls: "TlsCertificates | None" = None) -> None:
+                tls: "TlsCertificates | ServiceTls | None" = None) -> None:
     """Accept connections for `server` until `accepting()` is false; `spawn(fn)` runs each connection. With `tls`,
     each connection is TLS (its handshake in its own greenthread, under the header deadline)."""
     while accepting():
@@ -181,6 +196,10 @@ def accept_loop(sock, server: wsgi.Server, gate: ConnectionGate, spawn, acceptin
             # requests pays on every one (measured by bench-console)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         context = tls.context() if tls is not None else None
+        if tls is not None and context is None:   # a ServiceTls without its certificate yet
+            gate.release(host)
+            conn.close()
+            continue
         spawn(partial(_serve, server, gate, conn, address, host, context))
 
 
@@ -276,6 +295,41 @@ class TlsCertificates:
                 f"CERTPLANE_TLS_KEY_FILE={self.key_file}): not a PEM certificate chain and its matching private "
                 f"key ({exc})") from None
         return context
+
+
+class ServiceTls:
+    """The TLS of a listener whose certificate Certplane's own CA issues (the EST listener): `install` a key, its
+    chain and the CA certificates client certificates are verified against; connections get the newest context.
+    Client certificates are asked for, not required (CERT_OPTIONAL): one that does not verify fails the
+    handshake. `context()` is None until the first install."""
+
+    def __init__(self):
+        self._context: ssl.SSLContext | None = None
+        self.not_after = None          # the served certificate's end (a datetime), once installed
+        self.renew_at = None           # when the gateway asks for the next one
+        self.ca_fingerprints: tuple = ()
+
+    def context(self) -> ssl.SSLContext | None:
+        return self._context
+
+    def install(self, key_pem: str, chain_pem: str, ca_pems: list[str], not_after=None, renew_at=None,
+                ca_fingerprints: tuple = ()) -> None:
+        context = green_ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        with tempfile.TemporaryDirectory(prefix="certplane-tls-") as folder:   # load_cert_chain reads files
+            cert_path, key_path = os.path.join(folder, "chain.pem"), os.path.join(folder, "key.pem")
+            with open(cert_path, "w") as writable:
+                writable.write(chain_pem)
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "w") as writable:
+                writable.write(key_pem)
+            context.load_cert_chain(cert_path, key_path)
+        if ca_pems:
+            context.load_verify_locations(cadata="\n".join(ca_pems))
+            context.verify_mode = ssl.CERT_OPTIONAL
+        self._context, self.not_after, self.renew_at = context, not_after, renew_at
+        self.ca_fingerprints = tuple(ca_fingerprints)
 
 
 def _stamp_of(path: str, setting: str) -> tuple:

@@ -61,6 +61,9 @@ def run_services(names: list[str], service_class, first_start=None) -> int:
         if settings.tls_port:
             print(f"  HTTPS: https://{settings.http_host}:{settings.tls_port}/  (the same routes over TLS; "
                   f"certificate {settings.tls_cert_file}, re-read when it changes)", flush=True)
+        if settings.est_port:
+            print(f"  EST: {settings.est_base_url}/.well-known/est/<endpoint>/  (TLS; its certificate from "
+                  f"Certplane's CA, on {settings.est_host or settings.http_host}:{settings.est_port})", flush=True)
         for line in notes:
             print(line, flush=True)
         print("  Ctrl-C stops.", flush=True)

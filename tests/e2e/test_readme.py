@@ -48,9 +48,9 @@ def fresh_copy(target: Path) -> Path:
 def make_run(tmp_path_factory):
     """`make run` in a fresh copy, on a free port; (its base URL, the first login's password)."""
     clone = fresh_copy(tmp_path_factory.mktemp("clone"))
-    port = free_port()
+    port, est_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTPLANE_", "AMQP_URI", "VIRTUAL_ENV"))}
-    env.update({"CERTPLANE_HTTP_PORT": str(port), "PYTHON": PYTHON})
+    env.update({"CERTPLANE_HTTP_PORT": str(port), "CERTPLANE_EST_PORT": str(est_port), "PYTHON": PYTHON})
     log = open(clone / "make-run.log", "w+")
     process = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -67,7 +67,7 @@ def make_run(tmp_path_factory):
         output = (clone / "make-run.log").read_text()
         assert password, f"make run printed no URL and first login:\n{output[-3000:]}"
         assert f"Certplane is running at http://127.0.0.1:{port}/" in output
-        yield f"http://127.0.0.1:{port}", password
+        yield f"http://127.0.0.1:{port}", password, est_port
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -77,24 +77,31 @@ def make_run(tmp_path_factory):
         log.close()
 
 
-def run_readme(lines: str, base_url: str, cwd: Path) -> subprocess.CompletedProcess:
-    script = lines.replace("http://127.0.0.1:8080", base_url)
+def run_readme(lines: str, base_url: str, cwd: Path, est_port: int) -> subprocess.CompletedProcess:
+    script = lines.replace("http://127.0.0.1:8080", base_url).replace("https://127.0.0.1:8443",
+                                                                      f"https://127.0.0.1:{est_port}")
     return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, capture_output=True, text=True,
                           timeout=180)
 
 
 def test_the_readme_quick_start_issues_a_certificate_that_verifies(make_run, tmp_path):
-    base_url, password = make_run
+    base_url, password, est_port = make_run
     try_it = readme_block("The same from the command line, with the REST API:")
     first_certificate = readme_block("Then, optionally, a first TLS certificate")
+    devices = readme_block("In the same shell as the quick start")
     assert "<the printed password>" in try_it and "<12 or more characters>" in try_it
     script = (try_it.replace("<the printed password>", password)
-              .replace("<12 or more characters>", "readme quick start passphrase") + first_certificate)
+              .replace("<12 or more characters>", "readme quick start passphrase") + first_certificate + devices)
 
-    ran = run_readme(script, base_url, tmp_path)
+    ran = run_readme(script, base_url, tmp_path, est_port)
 
     assert ran.returncode == 0, f"stdout:\n{ran.stdout}\nstderr:\n{ran.stderr}"
     assert "web.pem: OK" in ran.stdout                                   # openssl verify of the chain
+    assert "client.pem: OK" in ran.stdout and "sensor.pem: OK" in ran.stdout     # the SCEP and EST devices
+    for device, name in (("client.pem", "printer-1.corp.internal"), ("sensor.pem", "sensor-1.corp.internal")):
+        subject = subprocess.run(["openssl", "x509", "-in", str(tmp_path / device), "-noout", "-subject"],
+                                 capture_output=True, text=True, check=True).stdout
+        assert f"CN = {name}" in subject and "O = Example Corp" in subject, subject
     assert '"name": "Example Corp"' in ran.stdout or '"name":"Example Corp"' in ran.stdout.replace(" ", "")
     text = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "web.pem"), "-noout", "-ext",
                            "subjectAltName"], capture_output=True, text=True, check=True).stdout
