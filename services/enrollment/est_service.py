@@ -188,12 +188,15 @@ class EstEntrypoints:
             if scheme.lower() != "basic":
                 raise _Answer(401, "send HTTP Basic credentials", {"WWW-Authenticate": REALM})
             try:
-                _user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+                user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 sep, password = "", ""
             if not sep:
                 raise _Answer(401, "the Basic credentials are not base64 user:password", {"WWW-Authenticate": REALM})
-            self._check_device_secret(endpoint, password, PROTOCOL, cert_id)
+            checked = self._check_device_secret(endpoint, password, PROTOCOL, cert_id)
+            if checked["via"] == "endpoint" and user != endpoint["uri_extension"]:
+                # the endpoint's own password goes with its username (a one-time challenge: any username)
+                raise _Answer(401, "wrong username for the endpoint's password", {"WWW-Authenticate": REALM})
             return
         if client_der is not None:
             try:

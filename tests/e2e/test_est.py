@@ -154,6 +154,8 @@ def test_a_wrong_password_is_401_and_nothing_is_issued(device_env, est, tmp_path
     assert status == 401 and "basic" in headers.get("www-authenticate", "").lower(), body
     status, headers, _ = enroll(est, csr)
     assert status == 401 and headers["www-authenticate"] == 'Basic realm="certplane-est"'
+    status, _, body = enroll(est, csr, "--user", f"someone-else:{est['password']}")    # its password, not its name
+    assert status == 401 and b"username" in body, body
     assert len(device_env.devices(endpoint_id)) == before
 
 
