@@ -16,7 +16,6 @@ added or renewed is trusted at the next tick.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 from datetime import datetime, timezone
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.wrappers import Request, Response
 
-from contracts.errors import DomainError
+from gateway import device_protocols as protocols
 from gateway import http as gateway_http
 from gateway.http import api
 from gateway.openapi import Operation
@@ -95,27 +94,12 @@ class EstRoutes:
         if not request.environ.get(gateway_http.EST_LISTENER):
             where = settings.est_base_url or "no EST port is configured (CERTPLANE_EST_PORT)"
             return _text(403, f"EST is served over TLS at {where}")
-        body = b""
-        if request.method == "POST":
-            stream = request.stream if request.content_length is not None else request.environ["wsgi.input"]
-            body = stream.read(EST_BODY_LIMIT + 1)
-            if len(body) > EST_BODY_LIMIT:
-                return _text(413, f"the request body is over the limit of {EST_BODY_LIMIT} bytes")
-        client_der = request.environ.get(gateway_http.listener.CLIENT_CERT_DER)
-        envelope = {"method": request.method, "path": f"{uri_extension}/{operation}" if uri_extension else operation,
-                    "query": request.query_string.decode("latin-1"),
-                    "headers": {k: request.headers[k] for k in _PASSED_HEADERS if k in request.headers},
-                    "body_b64": base64.b64encode(body).decode(),
-                    "client_cert_b64": base64.b64encode(client_der).decode() if client_der else None}
-        try:
-            answer = self._call(self.enrollment_rpc, "est_request", envelope)
-        except (TimeoutError, DomainError) as exc:
-            return _text(503, f"the EST service did not answer ({type(exc).__name__}); try again shortly",
-                         {"Retry-After": "5"})
-        headers = dict(answer["headers"])
-        content_type = headers.pop("Content-Type", None)
-        raw = base64.b64decode(answer["body_b64"])
-        return Response(raw, status=answer["status"], headers=headers, content_type=content_type)
+        body = protocols.read_body(request, EST_BODY_LIMIT)
+        if body is None:
+            return _text(413, f"the request body is over the limit of {EST_BODY_LIMIT} bytes")
+        path = f"{uri_extension}/{operation}" if uri_extension else operation
+        return protocols.pass_to_enrollment(self, "est_request", "EST", request, path, _PASSED_HEADERS, body,
+                                            request.environ.get(gateway_http.listener.CLIENT_CERT_DER))[1]
 
     # ---- the EST listener's certificate ----------------------------------------------------------------------
     @periodic("est_tls_check_interval")
@@ -178,5 +162,4 @@ class EstRoutes:
 _SERVED: dict = {}   # the installed key and chain (PEM), reinstalled with new CA certificates
 
 
-def _text(status: int, text: str, headers: dict | None = None) -> Response:
-    return Response(text + "\n", status=status, headers=headers or {}, content_type="text/plain; charset=utf-8")
+_text = protocols.text

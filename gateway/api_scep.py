@@ -7,13 +7,12 @@ SCEP clients read text, not the REST error format: a body over the limit and a s
 text/plain too (503 + Retry-After, so a device retries)."""
 from __future__ import annotations
 
-import base64
 import time
 
 from marshmallow import Schema, fields, validate
 from werkzeug.wrappers import Request, Response
 
-from contracts.errors import DomainError
+from gateway import device_protocols as protocols
 from gateway.http import api
 from gateway.openapi import Operation
 
@@ -85,27 +84,15 @@ class ScepRoutes:
         kept = _kept(request, uri_extension)
         if kept is not None:
             return kept
-        body = b""
-        if request.method == "POST":
-            # werkzeug reads nothing of a chunked body (no Content-Length); eventlet's wsgi.input decodes chunks
-            stream = request.stream if request.content_length is not None else request.environ["wsgi.input"]
-            body = stream.read(SCEP_BODY_LIMIT + 1)
-            if len(body) > SCEP_BODY_LIMIT:
-                return _text(413, f"the pkiMessage is over the limit of {SCEP_BODY_LIMIT} bytes")
-        envelope = {"method": request.method, "path": uri_extension,
-                    "query": request.query_string.decode("latin-1"),
-                    "headers": {k: request.headers[k] for k in _PASSED_HEADERS if k in request.headers},
-                    "body_b64": base64.b64encode(body).decode(), "client_cert_b64": None}
-        try:
-            answer = self._call(self.enrollment_rpc, "scep_request", envelope)
-        except (TimeoutError, DomainError) as exc:
-            return _text(503, f"the SCEP service did not answer ({type(exc).__name__}); try again shortly",
-                         {"Retry-After": "5"})
-        headers = dict(answer["headers"])
-        content_type = headers.pop("Content-Type", None)
-        raw = base64.b64decode(answer["body_b64"])
-        _keep(request, uri_extension, answer["status"], content_type, raw)
-        return Response(raw, status=answer["status"], headers=headers, content_type=content_type)
+        body = protocols.read_body(request, SCEP_BODY_LIMIT)
+        if body is None:
+            return _text(413, f"the pkiMessage is over the limit of {SCEP_BODY_LIMIT} bytes")
+        answer, response = protocols.pass_to_enrollment(self, "scep_request", "SCEP", request, uri_extension,
+                                                        _PASSED_HEADERS, body)
+        if answer is None:
+            return response
+        _keep(request, uri_extension, answer["status"], response.content_type, response.get_data())
+        return response
 
 
 def _cache_key(request: Request, uri_extension: str) -> tuple[str, str] | None:
@@ -135,5 +122,4 @@ def _keep(request: Request, uri_extension: str, status: int, content_type: str |
     _KEPT[key] = (time.monotonic(), content_type, raw)
 
 
-def _text(status: int, text: str, headers: dict | None = None) -> Response:
-    return Response(text + "\n", status=status, headers=headers or {}, content_type="text/plain; charset=utf-8")
+_text = protocols.text
