@@ -36,7 +36,12 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json
           ("GET", "/forms/api/device/{uri_extension}"), ("POST", "/forms/api/device/{uri_extension}/requests"),
           ("GET", "/forms/api/invitations/{token}/certificate"),
           # ACME (RFC 8555): every request authenticates itself (a JWS by the account's key)
-          ("GET", "/acme/{resource}"), ("POST", "/acme/{resource}")}
+          ("GET", "/acme/{resource}"), ("POST", "/acme/{resource}"),
+          # SCEP (RFC 8894) and EST (RFC 7030): the endpoint's challenge password, Basic credential, a one-time
+          # challenge or the device's current certificate is the credential; GetCACert / cacerts need none
+          *{(m, p) for m in ("GET", "POST") for p in ("/scep/{uri_extension}", "/scep/{uri_extension}/pkiclient.exe",
+                                                    "/.well-known/est/{operation}",
+                                                    "/.well-known/est/{uri_extension}/{operation}")}}
 DURING_PASSWORD_CHANGE = {("POST", PASSWORD), ("POST", LOGOUT), ("GET", ME)}
 UNKNOWN = "00000000-0000-4000-8000-0000000000aa"
 
