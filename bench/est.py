@@ -42,7 +42,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -299,22 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         totals = (sum(n for n in all_serials.values() if n > 1), sum(all_serials.values()))
         report(rows, limits, cores, args, cpu if cpu and cpu[1] else None, totals)
-        for row in rows:
-            for failure in row["failures"]:
-                print(f"failure ({row['clients']} clients): {failure}")
-        for note in notes:
-            print(note)
-        for process in processes.values():
-            problems = process.problems()
-            if problems:
-                print(f"\n{process.name}: {sum(n for n, _ in problems)} error line(s) in its log, by kind:")
-                for count, problem in problems[:8]:
-                    print(f"  {count:>5} x {problem}")
-        print(f"\nwhole run: {time.monotonic() - started_at:.0f} s")
-        if args.keep_logs or failed:
-            print(f"logs kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        failures = [(f"{row['clients']} clients", f) for row in rows for f in row["failures"]]
+        issue.finish_run(failures, notes, processes, started_at, workdir, args.keep_logs or failed)
     return 0
 
 

@@ -620,6 +620,27 @@ def print_steps(rows_by_label: list[tuple[str, list[dict]]]) -> bool | None:
     return path
 
 
+
+def finish_run(failures, notes, processes, started_at, workdir, keep: bool) -> None:
+    """What every benchmark prints last: each failure (`failures`: (where, message) pairs), the notes, the error
+    lines of each Certplane process's log by kind, the whole run's time; then its logs are kept (`keep`) or
+    removed."""
+    for where, failure in failures:
+        print(f"failure ({where}): {failure}")
+    for note in notes:
+        print(note)
+    for process in processes.values():
+        problems = process.problems()
+        if problems:
+            print(f"\n{process.name}: {sum(n for n, _ in problems)} error line(s) in its log, by kind:")
+            for count, problem in problems[:8]:
+                print(f"  {count:>5} x {problem}")
+    print(f"\nwhole run: {time.monotonic() - started_at:.0f} s")
+    if keep:
+        print(f"logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", default="1,4,16", help="comma-separated concurrent client counts")

@@ -617,22 +617,8 @@ def main(argv: list[str] | None = None) -> int:
         totals = {s.name: (sum(n for n in s.serials.values() if n > 1), sum(s.serials.values()))
                   for s in servers.values()}
         report(rows, totals, cpu, signed)
-        for row in rows:
-            for failure in row["failures"]:
-                print(f"failure ({row['server']}, {row['clients']} clients): {failure}")
-        for note in notes:
-            print(note)
-        for process in processes.values():
-            problems = process.problems()
-            if problems:
-                print(f"\n{process.name}: {sum(n for n, _ in problems)} error line(s) in its log, by kind:")
-                for count, problem in problems[:8]:
-                    print(f"  {count:>5} x {problem}")
-        print(f"\nwhole run: {time.monotonic() - started_at:.0f} s")
-        if args.keep_logs or failed:
-            print(f"logs kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        failures = [(f"{row['server']}, {row['clients']} clients", f) for row in rows for f in row["failures"]]
+        issue.finish_run(failures, notes, processes, started_at, workdir, args.keep_logs or failed)
     return 0
 
 
