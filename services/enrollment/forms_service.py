@@ -394,11 +394,10 @@ class FormEntrypoints:
             kind = fd.ACCOUNT_KIND if isinstance(state, fd.FormAccount) else fd.ENDPOINT_KIND
             raise NotFound.of(kind, ident)
 
-    def _device_endpoint_decider(self, endpoint_id: str, decide, creating: bool = False):
+    def _device_endpoint_decider(self, endpoint_id: str, decide):
         def run(history):
             state = fd.fold_endpoint(forms_decode(r.event_type, r.payload) for r in history)
-            if not creating:
-                self._form_exists(state, endpoint_id)
+            self._form_exists(state, endpoint_id)
             return [e.encode() for e in decide(state)]
         return run
 
